@@ -1,0 +1,28 @@
+/** What every command receives: the world, injected (habit 7: commands return exit codes, never exit). */
+export interface CommandIO {
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+}
+
+export interface CommandContext extends CommandIO {
+  /** Arguments after the subcommand name. */
+  argv: string[];
+  env: Record<string, string | undefined>;
+  /** Aborted on SIGINT/SIGTERM: long-running commands stop cleanly and return 0. */
+  signal: AbortSignal;
+  cwd: string;
+}
+
+export interface Command {
+  readonly name: string;
+  /** One line for `replug --help`. */
+  readonly summary: string;
+  run(ctx: CommandContext): Promise<number>;
+}
+
+export const ExitCode = {
+  OK: 0,
+  FAILURE: 1,
+  USAGE: 2,
+} as const;

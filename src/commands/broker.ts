@@ -1,0 +1,11 @@
+// Placeholder until the command lands (see the issue that owns it); replaced, not extended.
+import type { Command } from '../cli/context.js';
+import { ErrorCodes, ReplugError } from '../errors.js';
+
+export const brokerCommand: Command = {
+  name: 'broker',
+  summary: '',
+  async run() {
+    throw new ReplugError(ErrorCodes.USAGE, 'replug broker is not available in this build yet');
+  },
+};

@@ -1,0 +1,96 @@
+/**
+ * Errors with stable codes (the undici habit): code is for machines and docs, message is the one line a
+ * user reads, hint says what to do. Boundaries (src/bin, the agent's supervisors) translate anything else
+ * into one of these before it reaches a user.
+ */
+export const ErrorCodes = {
+  CONFIG_INVALID: 'REPLUG_CONFIG_INVALID',
+  USAGE: 'REPLUG_USAGE',
+  NO_USB_BUS: 'REPLUG_NO_USB_BUS',
+  USB_NOT_FOUND: 'REPLUG_USB_NOT_FOUND',
+  USB_ACCESS: 'REPLUG_USB_ACCESS',
+  USB_BUSY: 'REPLUG_USB_BUSY',
+  USB_IO: 'REPLUG_USB_IO',
+  USB_GONE: 'REPLUG_USB_GONE',
+  USB_TIMEOUT: 'REPLUG_USB_TIMEOUT',
+  USB_IDENTITY_MISMATCH: 'REPLUG_USB_IDENTITY_MISMATCH',
+  DRIVER_LOAD: 'REPLUG_DRIVER_LOAD',
+  DRIVER_FAILED: 'REPLUG_DRIVER_FAILED',
+  SOURCE_UNAVAILABLE: 'REPLUG_SOURCE_UNAVAILABLE',
+  MQTT_URL: 'REPLUG_MQTT_URL',
+  MQTT_CONNECT: 'REPLUG_MQTT_CONNECT',
+  MQTT_AUTH: 'REPLUG_MQTT_AUTH',
+  BROKER_PORT_IN_USE: 'REPLUG_BROKER_PORT_IN_USE',
+  BROKER_AUTH_REQUIRED: 'REPLUG_BROKER_AUTH_REQUIRED',
+  BROKER_TLS: 'REPLUG_BROKER_TLS',
+  STATE_DIR: 'REPLUG_STATE_DIR',
+  PAYLOAD_INVALID: 'REPLUG_PAYLOAD_INVALID',
+  RELAY_PERMISSION: 'REPLUG_RELAY_PERMISSION',
+  RELAY_UDEV_PRESENT: 'REPLUG_RELAY_UDEV_PRESENT',
+  INTERNAL: 'REPLUG_INTERNAL',
+} as const;
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
+
+export interface ReplugErrorOptions {
+  hint?: string;
+  cause?: unknown;
+  /** Extra structured facts for logs (never shown as a stack). */
+  details?: Record<string, unknown>;
+}
+
+export class ReplugError extends Error {
+  override readonly name = 'ReplugError';
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, options: ReplugErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+    this.details = options.details;
+  }
+}
+
+/** Several configuration problems reported at once (habit 6: parse everything, then report). */
+export class ConfigError extends ReplugError {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(ErrorCodes.CONFIG_INVALID, problems.join('; '), {
+      hint: 'run with --help to see every flag and variable',
+    });
+    this.problems = problems;
+  }
+}
+
+export function isReplugError(err: unknown): err is ReplugError {
+  return err instanceof ReplugError;
+}
+
+/** Node errno (ENOENT, EACCES, ...) of an unknown error, if it has one. */
+export function errnoOf(err: unknown): string | undefined {
+  if (
+    err &&
+    typeof err === 'object' &&
+    'code' in err &&
+    typeof (err as { code: unknown }).code === 'string'
+  ) {
+    return (err as { code: string }).code;
+  }
+  return undefined;
+}
+
+/** One line for a user: `message (hint)` — no stack; the stack is for --debug only. */
+export function formatForUser(err: unknown): string {
+  if (err instanceof ConfigError) {
+    return (
+      err.problems.map((p) => `replug: ${p}`).join('\n') + (err.hint ? `\nreplug: hint: ${err.hint}` : '')
+    );
+  }
+  if (err instanceof ReplugError) {
+    return `replug: ${err.message}${err.hint ? ` (${err.hint})` : ''}`;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return `replug: unexpected error: ${message} (run with --debug for details)`;
+}

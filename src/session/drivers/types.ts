@@ -1,0 +1,28 @@
+import type { Logger } from '../../log.js';
+import type { UsbDevice } from '../../usb/types.js';
+
+export interface DriverContext {
+  /** Aborted when the session must end now (device removed, agent stopping): drivers must stop waiting. */
+  signal: AbortSignal;
+  log: Logger;
+}
+
+/**
+ * A session to one device (habit 2: hardware behind a port). The session runner owns restarts: a driver
+ * only opens, probes and closes. Throw a ReplugError (USB_* codes) to say why something failed; anything
+ * else is wrapped as REPLUG_DRIVER_FAILED.
+ *
+ * A user's module for `--driver ./my-driver.js` default-exports either a SessionDriver or a factory
+ * `(options: { log }) => SessionDriver | Promise<SessionDriver>`.
+ */
+export interface SessionDriver<H = unknown> {
+  readonly name: string;
+  /** Open and verify the device; resolves with a handle when the session is up. */
+  open(device: UsbDevice, ctx: DriverContext): Promise<H>;
+  /** A cheap liveness check, repeated every `probeIntervalMs` while up; rejects when the device is wedged. */
+  probe(handle: H, ctx: DriverContext): Promise<void>;
+  /** Release everything. Must not hang when the device is already gone. */
+  close(handle: H, ctx: DriverContext): Promise<void>;
+  /** Default 2000 ms; 0 disables liveness probing. */
+  readonly probeIntervalMs?: number;
+}

@@ -1,0 +1,64 @@
+/**
+ * USB IDs. Everywhere they are printed as 4-digit lowercase hex, never signed (the original .NET tool
+ * printed PID -31386 for 0x8566). Accepted as `vvvv:pppp` (hex, as lsusb prints), `0x`-hex, or — for the
+ * seed's TEST_VID/TEST_PID only — decimal 0..65535.
+ */
+
+export function hex4(id: number): string {
+  return (id & 0xffff).toString(16).padStart(4, '0');
+}
+
+/** Parses one 16-bit hex ID: `1209`, `0x1209`, `0X1209`. Returns undefined when malformed. */
+export function parseHexId(text: string): number | undefined {
+  const t = text.trim();
+  const m = /^(?:0[xX])?([0-9a-fA-F]{1,4})$/.exec(t);
+  if (!m?.[1]) return undefined;
+  return Number.parseInt(m[1], 16);
+}
+
+/** Parses a decimal 16-bit ID as the original tool took TEST_VID/TEST_PID. Undefined when malformed. */
+export function parseDecimalId(text: string): number | undefined {
+  const t = text.trim();
+  if (!/^\d{1,5}$/.test(t)) return undefined;
+  const n = Number.parseInt(t, 10);
+  return n >= 0 && n <= 0xffff ? n : undefined;
+}
+
+export interface TargetSpec {
+  /** 4-digit lowercase hex. */
+  vid: string;
+  pid: string;
+  serial?: string;
+}
+
+/**
+ * `vvvv:pppp` or `vvvv:pppp:SERIAL` (the serial may itself contain colons). IDs may carry `0x`.
+ * Returns an error string naming what is wrong rather than throwing, so config can collect every problem.
+ */
+export function parseTargetSpec(text: string): TargetSpec | string {
+  const parts = text.trim().split(':');
+  if (parts.length < 2)
+    return `"${text}" is not a target; expected vvvv:pppp or vvvv:pppp:SERIAL (hex, like lsusb prints)`;
+  const [v = '', p = '', ...rest] = parts;
+  const vid = parseHexId(v);
+  const pid = parseHexId(p);
+  if (vid === undefined)
+    return `"${v}" in target "${text}" is not a vendor ID; expected 1-4 hex digits like 1209`;
+  if (pid === undefined)
+    return `"${p}" in target "${text}" is not a product ID; expected 1-4 hex digits like 0001`;
+  const serial = rest.join(':');
+  if (rest.length > 0 && serial.length === 0) return `target "${text}" ends with ':' but has no serial`;
+  return serial ? { vid: hex4(vid), pid: hex4(pid), serial } : { vid: hex4(vid), pid: hex4(pid) };
+}
+
+/** `1209:0001` or `1209:0001:SERIAL`: the name of a target in logs and topics. */
+export function targetKey(t: TargetSpec): string {
+  return t.serial ? `${t.vid}:${t.pid}:${t.serial}` : `${t.vid}:${t.pid}`;
+}
+
+/** A topic-safe form of a target key: `1209-0001` or `1209-0001-<serial sanitized>`. */
+export function targetTopicKey(t: TargetSpec): string {
+  const base = `${t.vid}-${t.pid}`;
+  if (!t.serial) return base;
+  return `${base}-${t.serial.toLowerCase().replace(/[^a-z0-9]+/g, '_')}`;
+}
