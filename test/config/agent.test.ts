@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { loadAgentConfig } from '../../src/config/agent.js';
+import { ConfigError } from '../../src/errors.js';
+
+const world = { hostname: 'Pi-Kitchen.local' };
+
+function problemsOf(argv: string[], env: Record<string, string> = {}): string[] {
+  try {
+    loadAgentConfig(argv, env, world);
+  } catch (err) {
+    if (err instanceof ConfigError) return [...err.problems];
+    throw err;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadAgentConfig', () => {
+  it('defaults: hostname as id, embedded broker on loopback 1883, all sources, 250 ms doubling to 5 s', () => {
+    const c = loadAgentConfig([], {}, world);
+    expect(c.id).toBe('pi-kitchen-local');
+    expect(c.broker).toEqual({ host: '127.0.0.1', port: 1883, allowAnonymous: false, users: undefined });
+    expect(c.mqtt.url).toBeUndefined();
+    expect(c.sources).toEqual(['devfs', 'sysfs', 'nusb', 'uevent']);
+    expect(c.backoff).toEqual({ initialMs: 250, maxMs: 5000, factor: 2 });
+    expect(c.targets).toEqual([]);
+    expect(c.targetsMissing).toBe(true);
+    expect(c.sysfsRoot).toBe('/sys');
+    expect(c.devfsRoot).toBe('/dev');
+  });
+
+  it('takes repeatable hex targets, with serials that may contain colons', () => {
+    const c = loadAgentConfig(['--target', '1209:0001', '-t', '0x0403:6001:A1:B2'], {}, world);
+    expect(c.targets).toEqual([
+      { vid: '1209', pid: '0001' },
+      { vid: '0403', pid: '6001', serial: 'A1:B2' },
+    ]);
+    expect(c.targetsMissing).toBe(false);
+  });
+
+  it('reads REPLUG_TARGETS when no --target is given, and flags win over env', () => {
+    expect(loadAgentConfig([], { REPLUG_TARGETS: '1209:0001, 0627:0001' }, world).targets).toHaveLength(2);
+    expect(
+      loadAgentConfig(['--target', '46f4:0001'], { REPLUG_TARGETS: '1209:0001' }, world).targets,
+    ).toEqual([{ vid: '46f4', pid: '0001' }]);
+  });
+
+  it("accepts the seed's decimal TEST_VID/TEST_PID and prints them as unsigned hex", () => {
+    // 34150 = 0x8566: the original tool printed this PID as -31386.
+    const c = loadAgentConfig([], { TEST_VID: '4617', TEST_PID: '34150' }, world);
+    expect(c.targets).toEqual([{ vid: '1209', pid: '8566' }]);
+  });
+
+  it('reports every problem at once, naming the flag or variable', () => {
+    const problems = problemsOf(
+      ['--target', 'zz:1', '--broker-port', '70000', '--log-level', 'loud', '--id', 'Bad_Id'],
+      {
+        REPLUG_RESCAN_INTERVAL_MS: 'soon',
+      },
+    );
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringContaining('--target'),
+        expect.stringContaining('--broker-port must be between 0 and 65535'),
+        expect.stringContaining('--log-level must be one of'),
+        expect.stringContaining('--id "Bad_Id"'),
+        expect.stringContaining('REPLUG_RESCAN_INTERVAL_MS must be a whole number'),
+      ]),
+    );
+    expect(problems).toHaveLength(5);
+  });
+
+  it('rejects out-of-range and malformed TEST_VID/TEST_PID, and one without the other', () => {
+    expect(problemsOf([], { TEST_VID: '65536', TEST_PID: '-1' })).toEqual([
+      'TEST_VID must be a decimal number from 0 to 65535, got "65536"',
+      'TEST_PID must be a decimal number from 0 to 65535, got "-1"',
+    ]);
+    expect(problemsOf([], { TEST_VID: '4617' })).toEqual([
+      'TEST_VID is set but TEST_PID is not; set both (decimal 0-65535)',
+    ]);
+  });
+
+  it('rejects bad MQTT URLs with a line that shows the expected form', () => {
+    expect(problemsOf(['--mqtt', 'http://broker:1883'])[0]).toContain('expected one of mqtt://');
+    expect(problemsOf([], { REPLUG_MQTT_URL: 'not a url' })[0]).toMatch(
+      /^REPLUG_MQTT_URL: "not a url" is not a URL/,
+    );
+  });
+
+  it('rejects unknown flags and unknown sources', () => {
+    expect(() => loadAgentConfig(['--frobnicate'], {}, world)).toThrow(/Unknown option '--frobnicate'/);
+    expect(problemsOf(['--sources', 'devfs,udev'])[0]).toContain('unknown source "udev"');
+  });
+
+  it('refuses embedded-broker flags together with --mqtt, and a cert without a key', () => {
+    const problems = problemsOf(['--mqtt', 'mqtt://h', '--broker-port', '1884', '--cert', 'c.pem']);
+    expect(problems).toContain(
+      '--broker-port/--broker-host configure the embedded broker, which --mqtt replaces; give one or the other',
+    );
+    expect(problems).toContain("--cert needs --key (the client certificate's private key)");
+  });
+
+  it('reads booleans from env with env-var and reports bad ones', () => {
+    expect(loadAgentConfig([], { REPLUG_HOMEASSISTANT: 'true' }, world).homeassistant).toBe(true);
+    expect(problemsOf([], { REPLUG_RELAY: 'maybe' })[0]).toContain('REPLUG_RELAY');
+  });
+});
