@@ -1,0 +1,323 @@
+/**
+ * The restartable session as a pure state machine (STYLE habit 3): `transition(state, event)` returns the
+ * next state and the effects the runner (session.ts) must execute. No timers, promises or I/O here, so
+ * every transition is tested as a table (test/session/machine.test.ts).
+ *
+ *   waiting --present--> starting --open.ok--> up --gone/probe.failed/stop--> terminating --closed--> ...
+ *                           |  ^                                                  |
+ *                   open.failed |timer.fired                      (next: wait | retry | start | stop)
+ *                           v  |
+ *                         backoff
+ */
+import type { ErrorInfo, SessionStateName } from '../events.js';
+import { instanceId, type UsbDevice } from '../usb/types.js';
+import { backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
+
+/** What terminating leads to once the driver has closed (or the cancelled open has settled). */
+export type AfterClose =
+  | { kind: 'wait' }
+  | { kind: 'retry'; failures: number }
+  | { kind: 'start'; device: UsbDevice }
+  | { kind: 'stop' };
+
+export type MachineState<H = unknown> =
+  | { name: 'waiting' }
+  | { name: 'starting'; device: UsbDevice; attempt: number; failures: number }
+  | { name: 'up'; device: UsbDevice; handle: H }
+  | {
+      name: 'terminating';
+      device: UsbDevice;
+      /** A cancelled open is still in flight: its handle, if it ever resolves, must be closed. */
+      awaitingOpen: boolean;
+      next: AfterClose;
+    }
+  | { name: 'backoff'; device: UsbDevice; attempt: number; failures: number; delayMs: number }
+  | { name: 'stopped' };
+
+export type MachineEvent<H = unknown> =
+  | { type: 'device.present'; device: UsbDevice }
+  | { type: 'device.gone' }
+  | { type: 'open.ok'; handle: H }
+  | { type: 'open.failed'; error: ErrorInfo }
+  | { type: 'probe.due' }
+  | { type: 'probe.ok' }
+  | { type: 'probe.failed'; error: ErrorInfo }
+  | { type: 'closed'; error?: ErrorInfo }
+  | { type: 'timer.fired' }
+  | { type: 'stop' };
+
+export type MachineEmit =
+  | {
+      name: 'session.state';
+      state: SessionStateName;
+      previous: SessionStateName;
+      reason?: string;
+      device?: UsbDevice;
+    }
+  | { name: 'reconnect.attempt'; attempt: number; device: UsbDevice }
+  | { name: 'reconnect.succeeded'; attempts: number; device: UsbDevice }
+  | { name: 'reconnect.failed'; attempt: number; device: UsbDevice; error: ErrorInfo; retryInMs: number };
+
+export type Effect<H = unknown> =
+  | { type: 'open'; device: UsbDevice; attempt: number }
+  /** Abort the DriverContext signal of the current open/probe, so a driver stuck in I/O returns. */
+  | { type: 'abort' }
+  | { type: 'close'; handle: H }
+  | { type: 'probe'; handle: H }
+  | { type: 'startTimer'; ms: number }
+  | { type: 'cancelTimer' }
+  | { type: 'startProbeTimer' }
+  | { type: 'cancelProbeTimer' }
+  | { type: 'emit'; event: MachineEmit };
+
+export interface MachineOptions {
+  /** Retry delay after `failures` consecutive failures. Default: 250 ms doubling, capped at 5000 ms. */
+  delayFor: (failures: number) => number;
+  /** Whether to schedule liveness probes while up (driver.probeIntervalMs > 0). */
+  probe: boolean;
+}
+
+export const DEFAULT_MACHINE_OPTIONS: Readonly<MachineOptions> = Object.freeze({
+  delayFor: (failures: number) => backoffDelay(DEFAULT_BACKOFF, failures),
+  probe: true,
+});
+
+export interface Transition<H = unknown> {
+  state: MachineState<H>;
+  effects: Effect<H>[];
+}
+
+export const initialState: MachineState<never> = { name: 'waiting' };
+
+function sameInstance(a: UsbDevice, b: UsbDevice): boolean {
+  return instanceId(a) === instanceId(b);
+}
+
+function emitState(
+  from: MachineState<unknown>,
+  to: SessionStateName,
+  reason?: string,
+  device?: UsbDevice,
+): Effect<never> {
+  const event: MachineEmit = { name: 'session.state', state: to, previous: from.name };
+  if (reason !== undefined) event.reason = reason;
+  if (device !== undefined) event.device = device;
+  return { type: 'emit', event };
+}
+
+function begin<H>(
+  from: MachineState<H>,
+  device: UsbDevice,
+  attempt: number,
+  failures: number,
+  why: string,
+): Transition<H> {
+  return {
+    state: { name: 'starting', device, attempt, failures } as MachineState<H>,
+    effects: [
+      emitState(from, 'starting', why, device),
+      { type: 'emit', event: { name: 'reconnect.attempt', attempt, device } },
+      { type: 'open', device, attempt },
+    ] as Effect<H>[],
+  };
+}
+
+function enterBackoff<H>(
+  from: MachineState<H>,
+  device: UsbDevice,
+  attempt: number,
+  failures: number,
+  reason: string,
+  opts: MachineOptions,
+  extra: Effect<H>[] = [],
+): Transition<H> {
+  const delayMs = opts.delayFor(failures);
+  return {
+    state: { name: 'backoff', device, attempt, failures, delayMs },
+    effects: [...extra, emitState(from, 'backoff', reason, device), { type: 'startTimer', ms: delayMs }],
+  };
+}
+
+/** Leaves terminating once nothing of the old session is left open. */
+function finish<H>(from: MachineState<H> & { name: 'terminating' }, opts: MachineOptions): Transition<H> {
+  const next = from.next;
+  switch (next.kind) {
+    case 'wait':
+      return { state: { name: 'waiting' }, effects: [emitState(from, 'waiting', 'device removed')] };
+    case 'stop':
+      return { state: { name: 'stopped' }, effects: [emitState(from, 'stopped', 'stopped')] };
+    case 'start':
+      return begin(from, next.device, 1, 0, 'another matching device is present');
+    case 'retry':
+      // attempt 0: the retry timer starts a new reconnect cycle at attempt 1.
+      return enterBackoff(from, from.device, 0, next.failures, 'retrying after probe failure', opts);
+  }
+}
+
+const stay = <H>(state: MachineState<H>): Transition<H> => ({ state, effects: [] });
+
+export function transition<H>(
+  state: MachineState<H>,
+  event: MachineEvent<H>,
+  opts: MachineOptions = DEFAULT_MACHINE_OPTIONS,
+): Transition<H> {
+  if (event.type === 'stop' && state.name !== 'stopped') {
+    switch (state.name) {
+      case 'waiting':
+        return { state: { name: 'stopped' }, effects: [emitState(state, 'stopped', 'stopped')] };
+      case 'backoff':
+        return {
+          state: { name: 'stopped' },
+          effects: [{ type: 'cancelTimer' }, emitState(state, 'stopped', 'stopped')],
+        };
+      case 'starting':
+        return {
+          state: { name: 'terminating', device: state.device, awaitingOpen: true, next: { kind: 'stop' } },
+          effects: [{ type: 'abort' }, emitState(state, 'terminating', 'stopping', state.device)],
+        };
+      case 'up':
+        return {
+          state: { name: 'terminating', device: state.device, awaitingOpen: false, next: { kind: 'stop' } },
+          effects: [
+            { type: 'cancelProbeTimer' },
+            { type: 'abort' },
+            emitState(state, 'terminating', 'stopping', state.device),
+            { type: 'close', handle: state.handle },
+          ],
+        };
+      case 'terminating':
+        return stay({ ...state, next: { kind: 'stop' } });
+    }
+  }
+
+  switch (state.name) {
+    case 'waiting':
+      if (event.type === 'device.present') return begin(state, event.device, 1, 0, 'device present');
+      return stay(state);
+
+    case 'starting':
+      switch (event.type) {
+        case 'open.ok':
+          return {
+            state: { name: 'up', device: state.device, handle: event.handle },
+            effects: [
+              emitState(state, 'up', undefined, state.device),
+              {
+                type: 'emit',
+                event: { name: 'reconnect.succeeded', attempts: state.attempt, device: state.device },
+              },
+              ...(opts.probe ? [{ type: 'startProbeTimer' } as const] : []),
+            ],
+          };
+        case 'open.failed': {
+          const failures = state.failures + 1;
+          const retryInMs = opts.delayFor(failures);
+          const failed: Effect<H> = {
+            type: 'emit',
+            event: {
+              name: 'reconnect.failed',
+              attempt: state.attempt,
+              device: state.device,
+              error: event.error,
+              retryInMs,
+            },
+          };
+          return enterBackoff(
+            state,
+            state.device,
+            state.attempt,
+            failures,
+            `open failed: ${event.error.code}`,
+            opts,
+            [failed],
+          );
+        }
+        case 'device.gone':
+          // The open is still running: abort it and close its handle if it resolves anyway.
+          return {
+            state: { name: 'terminating', device: state.device, awaitingOpen: true, next: { kind: 'wait' } },
+            effects: [{ type: 'abort' }, emitState(state, 'terminating', 'device removed', state.device)],
+          };
+        default:
+          return stay(state);
+      }
+
+    case 'up':
+      switch (event.type) {
+        case 'probe.due':
+          return { state, effects: [{ type: 'probe', handle: state.handle }] };
+        case 'probe.ok':
+          return { state, effects: opts.probe ? [{ type: 'startProbeTimer' }] : [] };
+        case 'probe.failed':
+          // A wedged device that was not unplugged: close and reopen it (issue 2).
+          return {
+            state: {
+              name: 'terminating',
+              device: state.device,
+              awaitingOpen: false,
+              next: { kind: 'retry', failures: 1 },
+            },
+            effects: [
+              { type: 'cancelProbeTimer' },
+              emitState(state, 'terminating', `probe failed: ${event.error.code}`, state.device),
+              { type: 'close', handle: state.handle },
+            ],
+          };
+        case 'device.gone':
+          return {
+            state: { name: 'terminating', device: state.device, awaitingOpen: false, next: { kind: 'wait' } },
+            effects: [
+              { type: 'cancelProbeTimer' },
+              { type: 'abort' },
+              emitState(state, 'terminating', 'device removed', state.device),
+              { type: 'close', handle: state.handle },
+            ],
+          };
+        default:
+          return stay(state);
+      }
+
+    case 'terminating':
+      switch (event.type) {
+        case 'open.ok':
+          if (!state.awaitingOpen) return stay(state);
+          return {
+            state: { ...state, awaitingOpen: false },
+            effects: [{ type: 'close', handle: event.handle }],
+          };
+        case 'open.failed':
+          return state.awaitingOpen ? finish(state, opts) : stay(state);
+        case 'closed':
+          return state.awaitingOpen ? stay(state) : finish(state, opts);
+        case 'device.gone':
+          return state.next.kind === 'stop' ? stay(state) : stay({ ...state, next: { kind: 'wait' } });
+        case 'device.present':
+          return state.next.kind === 'stop'
+            ? stay(state)
+            : stay({ ...state, next: { kind: 'start', device: event.device } });
+        default:
+          return stay(state);
+      }
+
+    case 'backoff':
+      switch (event.type) {
+        case 'timer.fired':
+          return begin(state, state.device, state.attempt + 1, state.failures, 'retry');
+        case 'device.gone':
+          return {
+            state: { name: 'waiting' },
+            effects: [{ type: 'cancelTimer' }, emitState(state, 'waiting', 'device removed')],
+          };
+        case 'device.present': {
+          if (sameInstance(state.device, event.device)) return stay(state);
+          const started = begin<H>(state, event.device, 1, 0, 'another matching device is present');
+          return { state: started.state, effects: [{ type: 'cancelTimer' }, ...started.effects] };
+        }
+        default:
+          return stay(state);
+      }
+
+    case 'stopped':
+      return stay(state);
+  }
+}
