@@ -276,10 +276,10 @@ describe('session machine', () => {
     let s: S = { name: 'starting', device: A, attempt: 1, failures: 0 };
     const delays: number[] = [];
     for (let i = 0; i < 8; i++) {
-      const failed = transition(s, { type: 'open.failed', error: err });
+      const failed = transition<typeof H>(s, { type: 'open.failed', error: err });
       if (failed.state.name !== 'backoff') throw new Error('expected backoff');
       delays.push(failed.state.delayMs);
-      s = transition(failed.state, { type: 'timer.fired' }).state;
+      s = transition<typeof H>(failed.state, { type: 'timer.fired' }).state;
     }
     expect(delays).toEqual([250, 500, 1000, 2000, 4000, 5000, 5000, 5000]);
     expect(s).toMatchObject({ name: 'starting', attempt: 9 });
