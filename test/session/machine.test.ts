@@ -5,6 +5,7 @@ import {
   type MachineEvent,
   type MachineOptions,
   type MachineState,
+  type Transition,
   transition,
 } from '../../src/session/machine.js';
 import type { UsbDevice } from '../../src/usb/types.js';
@@ -276,7 +277,7 @@ describe('session machine', () => {
     let s: S = { name: 'starting', device: A, attempt: 1, failures: 0 };
     const delays: number[] = [];
     for (let i = 0; i < 8; i++) {
-      const failed = transition<typeof H>(s, { type: 'open.failed', error: err });
+      const failed: Transition<typeof H> = transition<typeof H>(s, { type: 'open.failed', error: err });
       if (failed.state.name !== 'backoff') throw new Error('expected backoff');
       delays.push(failed.state.delayMs);
       s = transition<typeof H>(failed.state, { type: 'timer.fired' }).state;
