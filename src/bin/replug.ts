@@ -4,6 +4,7 @@
  * signal while stopping exits at once, for the impatient.
  */
 import { main } from '../cli/main.js';
+import { faults } from '../util/faults.js';
 
 const controller = new AbortController();
 let signals = 0;
@@ -14,6 +15,9 @@ const onSignal = (sig: NodeJS.Signals) => {
 };
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
+// An exception inside a dependency must never kill the agent: route it to the running command's log.
+process.on('unhandledRejection', (error) => faults.report({ kind: 'unhandledRejection', error }));
+process.on('uncaughtException', (error) => faults.report({ kind: 'uncaughtException', error }));
 
 const code = await main(process.argv.slice(2), {
   env: process.env,
