@@ -1,0 +1,107 @@
+/**
+ * Who may publish and subscribe where: pure decisions, no aedes types, so every rule is unit-tested
+ * (test/broker/acl.test.ts) and broker.ts only wires them into aedes' authorizePublish/authorizeSubscribe.
+ *
+ * Principals:
+ * - anonymous: a client the broker let in without credentials (by default only from a loopback peer, i.e.
+ *   an agent on the same Pi; or anyone with --allow-anonymous). Full access, like a Mosquitto listener
+ *   with `allow_anonymous true` and no ACL file.
+ * - agent: publishes only under its own root, subscribes to its own root and to homeassistant/status
+ *   (the Home Assistant birth message the agent re-sends discovery on).
+ * - observer: subscribes anywhere, publishes nowhere (replug watch, dashboards).
+ *
+ * Patterns use Mosquitto's `pattern` syntax: `%u` is replaced by the username. Usernames are restricted to
+ * [a-z0-9-] (users.ts), so a username can never inject `+`, `#` or `/` into a pattern.
+ */
+
+export type Role = 'agent' | 'observer';
+export const ROLES: readonly Role[] = ['agent', 'observer'];
+
+export type Principal = { kind: 'anonymous' } | { kind: 'user'; username: string; role: Role };
+
+export interface AclOptions {
+  /** Topic patterns an agent may publish to. Default: `replug/%u/#`. */
+  agentPublish?: readonly string[];
+  /** Filters an agent may subscribe to (a subscription must lie inside one). Default: own root + homeassistant/status. */
+  agentSubscribe?: readonly string[];
+  /** Filters an observer may subscribe to. Default: `#` (everything, $SYS included). */
+  observerSubscribe?: readonly string[];
+}
+
+export const DEFAULT_ACL: Required<AclOptions> = {
+  agentPublish: ['replug/%u/#'],
+  agentSubscribe: ['replug/%u/#', 'homeassistant/status'],
+  observerSubscribe: ['#'],
+};
+
+export type Decision = { allow: true } | { allow: false; reason: string };
+
+const ALLOW: Decision = { allow: true };
+
+function expand(pattern: string, username: string): string {
+  return pattern.replaceAll('%u', username);
+}
+
+/**
+ * Does a concrete topic match a filter? MQTT 3.1.1 §4.7: `+` one level, `#` this level and all below
+ * (also the parent: `a/#` matches `a`), and §4.7.2: a filter starting with a wildcard does not match
+ * topics starting with `$`.
+ */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  if (topic.startsWith('$') && (f[0] === '#' || f[0] === '+')) return false;
+  for (let i = 0; i < f.length; i++) {
+    const level = f[i];
+    if (level === '#') return true;
+    if (i >= t.length) return false;
+    if (level !== '+' && level !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+/**
+ * Is every topic matched by `inner` also matched by `outer`? Used for SUBSCRIBE: an agent asking for
+ * `replug/#` must be refused even though it overlaps its own `replug/a/#`.
+ */
+export function filterWithin(inner: string, outer: string): boolean {
+  const i = inner.split('/');
+  const o = outer.split('/');
+  if (inner.startsWith('$') && (o[0] === '#' || o[0] === '+')) {
+    // §4.7.2: `#` does not reach `$SYS/...`; only an explicit `$...` outer filter covers it.
+    return false;
+  }
+  for (let k = 0; k < o.length; k++) {
+    const ol = o[k];
+    if (ol === '#') return true;
+    const il = i[k];
+    if (il === undefined) return false;
+    if (il === '#') return false;
+    if (ol === '+') continue;
+    if (il === '+' || il !== ol) return false;
+  }
+  return i.length === o.length;
+}
+
+export function authorizePublish(principal: Principal, topic: string, acl: AclOptions = {}): Decision {
+  // aedes' default hook refuses client publishes to $SYS; replacing the hook must keep that rule.
+  if (topic.startsWith('$SYS')) return { allow: false, reason: '$SYS topics are reserved for the broker' };
+  if (principal.kind === 'anonymous') return ALLOW;
+  if (principal.role === 'observer') return { allow: false, reason: 'observers may not publish' };
+  const patterns = acl.agentPublish ?? DEFAULT_ACL.agentPublish;
+  if (patterns.some((p) => topicMatches(expand(p, principal.username), topic))) return ALLOW;
+  return {
+    allow: false,
+    reason: `agent ${principal.username} may publish only under replug/${principal.username}/`,
+  };
+}
+
+export function authorizeSubscribe(principal: Principal, filter: string, acl: AclOptions = {}): Decision {
+  if (principal.kind === 'anonymous') return ALLOW;
+  const patterns =
+    principal.role === 'agent'
+      ? (acl.agentSubscribe ?? DEFAULT_ACL.agentSubscribe)
+      : (acl.observerSubscribe ?? DEFAULT_ACL.observerSubscribe);
+  if (patterns.some((p) => filterWithin(filter, expand(p, principal.username)))) return ALLOW;
+  return { allow: false, reason: `${principal.role} ${principal.username} may not subscribe to ${filter}` };
+}

@@ -1,0 +1,254 @@
+/**
+ * The embedded/standalone MQTT broker: aedes 1.x (MQTT 3.1 and 3.1.1 only; no MQTT 5 yet) on a TCP or
+ * TLS listener, with users (users.ts), per-role ACL (acl.ts), the anonymous policy (policy.ts) and on-disk
+ * retained state (persistence.ts). `replug agent` calls startBroker() when no --mqtt is given;
+ * `replug broker` runs it alone.
+ *
+ *   const broker = await startBroker({ port: 0, persistenceDir, log });
+ *   mqtt.connect(broker.url); ... await broker.close();
+ */
+
+import type { AddressInfo } from 'node:net';
+import net from 'node:net';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { ErrorCodes, errnoOf, ReplugError } from '../src/errors.js';
+import { type Logger, silentLogger } from '../src/log.js';
+import { type AclOptions, authorizePublish, authorizeSubscribe, type Principal } from './acl.js';
+import { type OpenPersistence, openPersistence } from './persistence.js';
+import { anonymousAllowed, checkListenPolicy, isLoopbackHost } from './policy.js';
+import { loadTls, type TlsFiles } from './tls.js';
+import { UserStore } from './users.js';
+
+export type { AclOptions } from './acl.js';
+export type { TlsFiles } from './tls.js';
+
+export interface BrokerOptions {
+  /** Listen address; default 127.0.0.1 (loopback: anonymous allowed, nothing reachable from the network). */
+  host?: string;
+  /** Default 1883 (8883 with TLS); 0 picks a free port (tests, embedded use). */
+  port?: number;
+  /** PEM file paths; with `ca`, clients must present a certificate signed by it (requireClientCert default true). */
+  tls?: TlsFiles;
+  /** true: anonymous clients from anywhere; false: never; undefined: only from loopback peers (policy.ts). */
+  allowAnonymous?: boolean;
+  /** Users file (users.ts format). Required to listen beyond loopback unless allowAnonymous is true. */
+  usersFile?: string;
+  acl?: AclOptions;
+  /** Directory for retained messages and persistent sessions; in memory when absent. */
+  persistenceDir?: string;
+  log?: Logger;
+}
+
+export interface RunningBroker {
+  /** The address actually bound (port resolved when 0 was asked). */
+  readonly address: { host: string; port: number };
+  /** A URL local clients can connect to: mqtt:// or mqtts://; 0.0.0.0 / :: become 127.0.0.1 / [::1]. */
+  readonly url: string;
+  readonly aedes: Aedes;
+  /** Disconnects clients, stops listening, flushes and closes the on-disk state. Idempotent. */
+  close(): Promise<void>;
+}
+
+const MQTT_BAD_CREDENTIALS = 4; // MQTT 3.1.1 §3.2.2.3 CONNACK return code
+const MQTT_NOT_AUTHORIZED = 5;
+
+function authError(message: string, returnCode: number): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
+}
+
+function urlHost(host: string): string {
+  if (host === '0.0.0.0') return '127.0.0.1';
+  if (host === '::') return '[::1]';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function remoteAddressOf(client: Client): string | undefined {
+  return (client.conn as Partial<net.Socket>).remoteAddress;
+}
+
+function listen(server: net.Server, host: string, port: number): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => {
+      server.off('listening', onListening);
+      reject(err);
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host, port, exclusive: true });
+  });
+}
+
+function listenError(err: unknown, host: string, port: number): ReplugError {
+  const errno = errnoOf(err);
+  if (errno === 'EADDRINUSE') {
+    return new ReplugError(ErrorCodes.BROKER_PORT_IN_USE, `port ${port} on ${host} is already in use`, {
+      hint: `another broker is probably running there: use it with --mqtt mqtt://${urlHost(host)}:${port}, or choose another port with --broker-port`,
+      cause: err,
+    });
+  }
+  if (errno === 'EACCES') {
+    return new ReplugError(ErrorCodes.BROKER_PORT_IN_USE, `not allowed to listen on port ${port}`, {
+      hint: 'ports below 1024 need root or CAP_NET_BIND_SERVICE; use --broker-port 1883 or higher',
+      cause: err,
+    });
+  }
+  return new ReplugError(
+    ErrorCodes.CONFIG_INVALID,
+    `cannot listen on ${host}:${port}: ${errno ?? String(err)}`,
+    {
+      hint: 'check --broker-host: it must be an address of this machine (or 0.0.0.0 for all)',
+      cause: err,
+    },
+  );
+}
+
+export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
+  const log = options.log ?? silentLogger();
+  const host = options.host ?? '127.0.0.1';
+  const port = options.port ?? (options.tls ? 8883 : 1883);
+  checkListenPolicy({ host, usersFile: options.usersFile, allowAnonymous: options.allowAnonymous });
+
+  const secureContext = options.tls ? await loadTls(options.tls) : undefined;
+  const users = options.usersFile ? await UserStore.open(options.usersFile) : undefined;
+  const store: OpenPersistence | undefined = options.persistenceDir
+    ? await openPersistence(options.persistenceDir)
+    : undefined;
+  const principals = new WeakMap<Client, Principal>();
+
+  let aedes: Aedes;
+  try {
+    aedes = await Aedes.createBroker({
+      ...(store ? { persistence: store.persistence } : {}),
+      authenticate(client, username, password, done) {
+        const peer = remoteAddressOf(client);
+        if (!username) {
+          if (anonymousAllowed(options.allowAnonymous, peer)) {
+            principals.set(client, { kind: 'anonymous' });
+            return done(null, true);
+          }
+          log.warn({ client: client.id, peer }, 'broker refused anonymous client');
+          return done(authError('anonymous clients are not allowed', MQTT_NOT_AUTHORIZED), false);
+        }
+        if (!users) {
+          // No users file: a username is only a label, as with Mosquitto's allow_anonymous and no password_file.
+          if (anonymousAllowed(options.allowAnonymous, peer)) {
+            principals.set(client, { kind: 'anonymous' });
+            return done(null, true);
+          }
+          return done(authError('no users configured', MQTT_BAD_CREDENTIALS), false);
+        }
+        users
+          .refresh()
+          .catch((err: unknown) =>
+            log.error({ err, file: users.file }, 'users file unreadable, keeping previous users'),
+          )
+          .then(() => users.authenticate(username, password ?? Buffer.alloc(0)))
+          .then((user) => {
+            if (!user) {
+              log.warn({ client: client.id, username, peer }, 'broker refused bad username or password');
+              return done(authError('bad username or password', MQTT_BAD_CREDENTIALS), false);
+            }
+            principals.set(client, { kind: 'user', username: user.username, role: user.role });
+            done(null, true);
+          })
+          .catch((err: unknown) => done(authError(String(err), MQTT_BAD_CREDENTIALS), false));
+      },
+      authorizePublish(client, packet, done) {
+        // client is null for the broker's own publishes ($SYS heartbeats); wills arrive with their client.
+        if (!client) return done(null);
+        const decision = authorizePublish(
+          principals.get(client) ?? { kind: 'anonymous' },
+          packet.topic,
+          options.acl,
+        );
+        if (decision.allow) return done(null);
+        log.warn({ client: client.id, topic: packet.topic }, decision.reason);
+        // aedes closes the connection on a refused PUBLISH: MQTT 3.1.1 has no negative PUBACK.
+        done(new Error(decision.reason));
+      },
+      authorizeSubscribe(client, sub, done) {
+        const decision = authorizeSubscribe(
+          principals.get(client) ?? { kind: 'anonymous' },
+          sub.topic,
+          options.acl,
+        );
+        if (decision.allow) return done(null, sub);
+        log.warn({ client: client.id, topic: sub.topic }, decision.reason);
+        done(null, null); // MQTT 3.1.1 §3.9.3: SUBACK return code 0x80 for this filter, connection stays up
+      },
+    });
+  } catch (err) {
+    await store?.close();
+    throw err;
+  }
+  aedes.on('clientError', (client, err) =>
+    log.debug({ client: client.id, err: err.message }, 'broker client error'),
+  );
+  aedes.on('connectionError', (client, err) =>
+    log.debug({ client: client?.id, err: err.message }, 'broker connection error'),
+  );
+
+  const sockets = new Set<net.Socket>();
+  const onConnection = (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    aedes.handle(socket);
+  };
+  const server = secureContext
+    ? (await import('node:tls')).createServer(
+        {
+          secureContext,
+          requestCert: Boolean(options.tls?.ca),
+          rejectUnauthorized: options.tls?.ca ? options.tls.requireClientCert !== false : false,
+        },
+        onConnection,
+      )
+    : net.createServer(onConnection);
+
+  let bound: AddressInfo;
+  try {
+    bound = await listen(server, host, port);
+  } catch (err) {
+    await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await store?.close();
+    throw listenError(err, host, port);
+  }
+  const scheme = secureContext ? 'mqtts' : 'mqtt';
+  const url = `${scheme}://${urlHost(host)}:${bound.port}`;
+  const auth = users ? `users from ${users.file}` : 'no users file';
+  const anon =
+    options.allowAnonymous === true
+      ? 'anonymous allowed'
+      : options.allowAnonymous === false
+        ? 'anonymous refused'
+        : isLoopbackHost(host)
+          ? 'anonymous allowed on loopback'
+          : 'anonymous allowed from loopback peers only';
+  log.info(
+    { url, host, port: bound.port, tls: Boolean(secureContext), persistence: store?.location ?? 'memory' },
+    `broker listening on ${scheme}://${urlHost(host)}:${bound.port} (${anon}; ${auth})`,
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    address: { host, port: bound.port },
+    url,
+    aedes,
+    close() {
+      closing ??= (async () => {
+        const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+        await new Promise<void>((resolve) => aedes.close(() => resolve()));
+        // Sockets that never sent CONNECT are not aedes clients yet: end them so server.close() can finish.
+        for (const socket of sockets) socket.destroy();
+        await serverClosed;
+        await store?.close();
+        log.info({ url }, 'broker closed');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,47 @@
+/**
+ * Loads the broker's TLS files up front, so a wrong path, a malformed PEM or a key that does not match
+ * the certificate is one BROKER_TLS line at start, not a handshake failure on the first client.
+ */
+import { readFile } from 'node:fs/promises';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { ErrorCodes, errnoOf, ReplugError } from '../src/errors.js';
+
+export interface TlsFiles {
+  /** Server certificate chain (PEM file path). */
+  cert: string;
+  /** Private key of that certificate (PEM file path). */
+  key: string;
+  /** CA bundle that signs client certificates (PEM file path); enables client-certificate checks. */
+  ca?: string;
+  /** With `ca`: refuse clients without a valid certificate (default true). */
+  requireClientCert?: boolean;
+}
+
+async function readPem(file: string, what: string): Promise<Buffer> {
+  try {
+    return await readFile(file);
+  } catch (err) {
+    throw new ReplugError(ErrorCodes.BROKER_TLS, `cannot read TLS ${what} ${file}: ${errnoOf(err) ?? err}`, {
+      hint: `check the --tls-${what} path and its permissions`,
+      cause: err,
+    });
+  }
+}
+
+export async function loadTls(files: TlsFiles): Promise<SecureContext> {
+  const [cert, key, ca] = await Promise.all([
+    readPem(files.cert, 'cert'),
+    readPem(files.key, 'key'),
+    files.ca ? readPem(files.ca, 'ca') : Promise.resolve(undefined),
+  ]);
+  try {
+    return createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
+  } catch (err) {
+    // OpenSSL's own words (e.g. "key values mismatch", "no start line") say which file is wrong.
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new ReplugError(ErrorCodes.BROKER_TLS, `TLS certificate or key unusable: ${reason}`, {
+      hint: 'the key must match the certificate and both must be PEM (-----BEGIN ...)',
+      cause: err,
+    });
+  }
+}
