@@ -1,0 +1,330 @@
+/**
+ * The devfs source: inotify (fs.watch) on `<devfsRoot>/bus/usb` and each bus directory in it. The node
+ * `BBB/DDD` appears when devtmpfs creates it inside device_add(), before the uevent reaches udev, so this
+ * is the fastest path natively, and it works in any container where /dev/bus/usb is bind-mounted from the
+ * host (not with `--device`, which snapshots single nodes; moby/moby#35359). It needs neither udev nor
+ * sysfs: identity comes from the 18-byte device descriptor the node returns on read.
+ *
+ * fs.watch is a hint, not a ledger: inotify coalesces identical events and drops them on queue overflow
+ * (IN_Q_OVERFLOW), and a directory deleted and recreated leaves the watch on the dead inode. So every
+ * event burst triggers a reconcile against directory listings, and watches are keyed by inode.
+ */
+import { type FSWatcher, watch } from 'node:fs';
+import { open, readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ErrorCodes, errnoOf } from '../../errors.js';
+import { type Clock, sleep, systemClock } from '../../util/clock.js';
+import { parseDeviceDescriptor } from '../descriptor.js';
+import { devNodePath, findSysfsDevice } from '../sysfs-read.js';
+import {
+  type DeviceSource,
+  deviceKey,
+  type SourceListener,
+  type SourceStatus,
+  type UsbDevice,
+} from '../types.js';
+
+export interface DevfsSourceOptions {
+  devfsRoot: string;
+  /** When given, new nodes are enriched from sysfs (serial, strings, port path, speed). */
+  sysfsRoot?: string;
+  clock?: Clock;
+  /**
+   * Delays between attempts to read a new node. devtmpfs creates the node before udev applies its
+   * owner/mode, and a node can be empty for an instant on fake trees: retry briefly before giving up.
+   */
+  readRetryDelaysMs?: number[];
+}
+
+type NodeRead = { kind: 'ok'; device: UsbDevice } | { kind: 'gone' } | { kind: 'failed'; reason: string };
+
+const THREE_DIGITS = /^\d{3}$/;
+/** usbfs returns the device descriptor then every configuration descriptor; 4 KiB covers real devices. */
+const READ_LIMIT = 4096;
+
+export class DevfsSource implements DeviceSource {
+  readonly name = 'devfs' as const;
+  private readonly options: DevfsSourceOptions;
+  private readonly clock: Clock;
+  private readonly busRoot: string;
+  private listener: SourceListener | undefined;
+  private abort: AbortController | undefined;
+  private readonly watchers = new Map<string, { watcher: FSWatcher; ino: number }>();
+  /** By `BBB/DDD`. */
+  private readonly known = new Map<string, UsbDevice>();
+  /** Nodes that stayed unreadable after the retries, with why: not retried until they disappear. */
+  readonly unreadable = new Map<string, string>();
+  private dirty = false;
+  private running: Promise<void> | undefined;
+  private lastStatus: SourceStatus['state'] | undefined;
+
+  constructor(options: DevfsSourceOptions) {
+    this.options = options;
+    this.clock = options.clock ?? systemClock;
+    this.busRoot = join(options.devfsRoot, 'bus', 'usb');
+  }
+
+  async start(listener: SourceListener): Promise<void> {
+    if (this.listener) return;
+    this.listener = listener;
+    this.abort = new AbortController();
+    listener.status({ state: 'starting' });
+    this.requestReconcile();
+    await this.running;
+  }
+
+  async stop(): Promise<void> {
+    this.listener = undefined;
+    this.abort?.abort();
+    for (const path of [...this.watchers.keys()]) this.unwatch(path);
+    await this.running;
+    for (const path of [...this.watchers.keys()]) this.unwatch(path); // a reconcile may have raced us
+    this.known.clear();
+    this.unreadable.clear();
+    this.lastStatus = undefined;
+  }
+
+  async list(): Promise<UsbDevice[]> {
+    const names = await this.listNodes();
+    if (!names) return [];
+    const reads = await Promise.all(names.map((n) => this.readNode(n, [])));
+    return reads.flatMap((r) => (r.kind === 'ok' ? [r.device] : []));
+  }
+
+  /** Watch handles held now (a leak check for tests). */
+  get watchCount(): number {
+    return this.watchers.size;
+  }
+
+  /** Coalesces event bursts: one reconcile runs at a time, and one more runs if events came meanwhile. */
+  private requestReconcile(): void {
+    if (!this.listener) return;
+    this.dirty = true;
+    if (this.running) return;
+    this.running = (async () => {
+      while (this.dirty && this.listener) {
+        this.dirty = false;
+        try {
+          await this.reconcile();
+        } catch {
+          // Only fs races land here (a directory vanishing mid-walk); the next event or walk repairs it.
+        }
+      }
+    })().finally(() => {
+      this.running = undefined;
+    });
+  }
+
+  private async reconcile(): Promise<void> {
+    const rootIno = await inode(this.busRoot);
+    if (!this.listener) return;
+    if (rootIno === undefined) {
+      for (const path of [...this.watchers.keys()]) if (path.startsWith(this.busRoot)) this.unwatch(path);
+      this.emitRemovals(new Set());
+      this.setStatus({
+        state: 'unavailable',
+        code: ErrorCodes.NO_USB_BUS,
+        reason: `no USB bus on this host (${this.busRoot} is missing)`,
+      });
+      await this.watchNearestAncestor();
+      return;
+    }
+    // The bus root exists: drop the ancestor watch, (re)watch the root and each bus directory.
+    for (const path of [...this.watchers.keys()]) if (!path.startsWith(this.busRoot)) this.unwatch(path);
+    this.ensureWatch(this.busRoot, rootIno);
+    const names = await this.listNodes(true);
+    if (!this.listener || !names) return;
+    this.setStatus({ state: 'active' });
+    const present = new Set(names);
+    this.emitRemovals(present);
+    for (const name of this.unreadable.keys()) if (!present.has(name)) this.unreadable.delete(name);
+    const fresh = names.filter((n) => !this.known.has(n) && !this.unreadable.has(n));
+    const delays = this.options.readRetryDelaysMs ?? [2, 5, 10, 20, 40, 80];
+    const reads = await Promise.all(fresh.map(async (n) => [n, await this.readNode(n, delays)] as const));
+    if (!this.listener) return;
+    const at = this.clock.monotonic();
+    for (const [name, read] of reads) {
+      if (read.kind === 'failed') this.unreadable.set(name, read.reason);
+      if (read.kind !== 'ok') continue;
+      this.known.set(name, read.device);
+      this.listener.event({ type: 'added', source: 'devfs', at, device: { ...read.device } });
+    }
+  }
+
+  /** `BBB/DDD` of every device node (root hubs, always devnum 1, left out); undefined without a bus root. */
+  private async listNodes(watchBuses = false): Promise<string[] | undefined> {
+    let buses: string[];
+    try {
+      buses = (await readdir(this.busRoot)).filter((b) => THREE_DIGITS.test(b));
+    } catch {
+      return undefined;
+    }
+    if (watchBuses) {
+      for (const path of [...this.watchers.keys()]) {
+        if (path !== this.busRoot && !buses.includes(path.slice(this.busRoot.length + 1))) this.unwatch(path);
+      }
+    }
+    const perBus = await Promise.all(
+      buses.map(async (bus) => {
+        const dir = join(this.busRoot, bus);
+        // Watch before listing, so a node created in between is seen by one or the other.
+        if (watchBuses) {
+          const ino = await inode(dir);
+          if (ino === undefined || !this.listener) return [];
+          this.ensureWatch(dir, ino);
+        }
+        try {
+          const nodes = await readdir(dir);
+          return nodes.filter((n) => THREE_DIGITS.test(n) && n !== '001').map((n) => `${bus}/${n}`);
+        } catch {
+          return [];
+        }
+      }),
+    );
+    return perBus.flat().sort();
+  }
+
+  private async readNode(name: string, delays: number[]): Promise<NodeRead> {
+    const [busText = '', addrText = ''] = name.split('/');
+    const bus = Number.parseInt(busText, 10);
+    const address = Number.parseInt(addrText, 10);
+    const path = devNodePath(this.options.devfsRoot, bus, address);
+    let reason = 'unreadable';
+    for (let attempt = 0; attempt <= delays.length; attempt++) {
+      if (attempt > 0) {
+        try {
+          await sleep(this.clock, delays[attempt - 1] ?? 0, this.abort?.signal);
+        } catch {
+          return { kind: 'gone' }; // stopped
+        }
+      }
+      let data: Buffer;
+      try {
+        data = await readHead(path);
+      } catch (err) {
+        if (errnoOf(err) === 'ENOENT') return { kind: 'gone' };
+        reason = `cannot read ${path}: ${errnoOf(err) ?? String(err)}`;
+        continue;
+      }
+      const parsed = parseDeviceDescriptor(data);
+      if (!parsed.ok) {
+        reason = `bad descriptor in ${path}: ${parsed.reason}`;
+        continue;
+      }
+      const d = parsed.descriptor;
+      const base: UsbDevice = {
+        key: '',
+        vid: d.vid,
+        pid: d.pid,
+        bus,
+        address,
+        bcdDevice: d.bcdDevice,
+        deviceClass: d.deviceClass,
+        devNode: path,
+      };
+      return { kind: 'ok', device: await this.enrich(base) };
+    }
+    // Unreadable (EACCES in a rootless container, say) but sysfs may still know who it is.
+    const fromSysfs = await this.enrich(undefined, bus, address);
+    return fromSysfs ? { kind: 'ok', device: fromSysfs } : { kind: 'failed', reason };
+  }
+
+  private async enrich(base: UsbDevice, bus?: number, address?: number): Promise<UsbDevice>;
+  private async enrich(base: undefined, bus: number, address: number): Promise<UsbDevice | undefined>;
+  private async enrich(base: UsbDevice | undefined, bus = base?.bus, address = base?.address) {
+    const { sysfsRoot, devfsRoot } = this.options;
+    const sys =
+      sysfsRoot !== undefined && bus !== undefined && address !== undefined
+        ? await findSysfsDevice(sysfsRoot, bus, address, devfsRoot)
+        : undefined;
+    if (!base) return sys;
+    // sysfs is authoritative for strings, port path and speed; the descriptor for what it carries.
+    const merged: UsbDevice = sys ? { ...sys, ...base, key: '' } : base;
+    merged.key = deviceKey(merged);
+    return merged;
+  }
+
+  private emitRemovals(present: Set<string>): void {
+    const at = this.clock.monotonic();
+    for (const [name, device] of this.known) {
+      if (present.has(name)) continue;
+      this.known.delete(name);
+      this.listener?.event({ type: 'removed', source: 'devfs', at, device: { ...device } });
+    }
+  }
+
+  private setStatus(status: SourceStatus): void {
+    if (status.state === this.lastStatus) return;
+    this.lastStatus = status.state;
+    this.listener?.status(status);
+  }
+
+  /** The bus root may not exist yet (usbcore not loaded, /dev/bus/usb not mounted): watch up the tree. */
+  private async watchNearestAncestor(): Promise<void> {
+    let dir = dirname(this.busRoot);
+    for (;;) {
+      const ino = await inode(dir);
+      if (!this.listener) return;
+      if (ino !== undefined) {
+        for (const path of [...this.watchers.keys()]) if (path !== dir) this.unwatch(path);
+        // A new, deeper ancestor may have gained its child before the watch existed (mkdir -p): walk
+        // again once the watch is in place, so nothing created in between is missed.
+        if (this.watchers.get(dir)?.ino !== ino) this.dirty = true;
+        this.ensureWatch(dir, ino);
+        return;
+      }
+      const parent = dirname(dir);
+      if (parent === dir) return;
+      dir = parent;
+    }
+  }
+
+  private ensureWatch(path: string, ino: number): void {
+    const existing = this.watchers.get(path);
+    if (existing?.ino === ino) return;
+    if (existing) this.unwatch(path); // deleted and recreated: the old watch is on a dead inode
+    try {
+      const watcher = watch(path, { persistent: true }, () => this.requestReconcile());
+      // An error (the directory vanished) must not become an uncaught 'error' event: re-walk instead.
+      watcher.on('error', () => {
+        this.unwatch(path);
+        this.requestReconcile();
+      });
+      this.watchers.set(path, { watcher, ino });
+    } catch {
+      this.requestReconcile(); // vanished between stat and watch
+    }
+  }
+
+  private unwatch(path: string): void {
+    const entry = this.watchers.get(path);
+    if (!entry) return;
+    this.watchers.delete(path);
+    entry.watcher.removeAllListeners('change');
+    entry.watcher.close();
+  }
+}
+
+async function inode(path: string): Promise<number | undefined> {
+  try {
+    const s = await stat(path);
+    return s.isDirectory() ? s.ino : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads at most READ_LIMIT bytes. Opening a usbfs node for reading claims nothing (usbdev_open only
+ * autoresumes the device), so this is safe while another process has the device open.
+ */
+async function readHead(path: string): Promise<Buffer> {
+  const fh = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(READ_LIMIT);
+    const { bytesRead } = await fh.read(buf, 0, READ_LIMIT, 0);
+    return buf.subarray(0, bytesRead);
+  } finally {
+    await fh.close();
+  }
+}

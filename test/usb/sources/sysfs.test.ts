@@ -1,0 +1,99 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { ErrorCodes } from '../../../src/errors.js';
+import { SysfsSource } from '../../../src/usb/sources/sysfs.js';
+import { FakeClock } from '../../fakes/clock.js';
+import { FakeUsbTree } from '../../fakes/usb-tree.js';
+import { Recorder } from '../recorder.js';
+
+describe('SysfsSource (fake tree, fake clock driving the rescan)', () => {
+  let tree: FakeUsbTree | undefined;
+  let source: SysfsSource | undefined;
+  afterEach(async () => {
+    await source?.stop();
+    await tree?.cleanup();
+    source = undefined;
+    tree = undefined;
+  });
+
+  it('lists devices at start (no interfaces, no root hubs) and diffs on each rescan', async () => {
+    tree = await FakeUsbTree.create();
+    const clock = new FakeClock();
+    const a = await tree.plug({ vid: 0x1209, pid: 1, serial: 'A', manufacturer: 'pid.codes', speed: '12' });
+    source = new SysfsSource({
+      sysfsRoot: tree.sysfsRoot,
+      devfsRoot: tree.devfsRoot,
+      clock,
+      intervalMs: 1000,
+    });
+    const rec = new Recorder();
+    await source.start(rec);
+    expect(rec.events).toHaveLength(1);
+    expect(rec.events[0]?.device).toEqual({
+      key: 'serial:A',
+      vid: '1209',
+      pid: '0001',
+      serial: 'A',
+      manufacturer: 'pid.codes',
+      bus: 1,
+      address: a.address,
+      portPath: '1-1',
+      speed: '12',
+      bcdDevice: '0100',
+      deviceClass: '00',
+      devNode: tree.nodePath(1, a.address),
+    });
+    const b = await tree.plug({ vid: 0x0403, pid: 0x6001 });
+    await tree.unplug(a);
+    await clock.advance(999);
+    expect(rec.events).toHaveLength(1); // nothing before the interval
+    await clock.advance(1);
+    await source.scanNow();
+    expect(rec.summary()).toEqual([`added 1-${a.address}`, `removed 1-${a.address}`, `added 1-${b.address}`]);
+    expect(rec.events[1]?.at).toBe(1000);
+  });
+
+  it('sees a replug at the same port between two scans as removed + added (new devnum)', async () => {
+    tree = await FakeUsbTree.create();
+    const clock = new FakeClock();
+    const a = await tree.plug({ vid: 1, pid: 2, portPath: '1-3' });
+    source = new SysfsSource({ sysfsRoot: tree.sysfsRoot, clock });
+    const rec = new Recorder();
+    await source.start(rec);
+    await tree.unplug(a);
+    const b = await tree.plug({ vid: 1, pid: 2, portPath: '1-3' });
+    await clock.advance(1000);
+    await source.scanNow();
+    expect(rec.summary()).toEqual([`added 1-${a.address}`, `removed 1-${a.address}`, `added 1-${b.address}`]);
+  });
+
+  it('reports no bus once while it is missing and picks devices up when it appears', async () => {
+    tree = await FakeUsbTree.create({ bus: false });
+    const clock = new FakeClock();
+    source = new SysfsSource({ sysfsRoot: tree.sysfsRoot, clock, intervalMs: 500 });
+    const rec = new Recorder();
+    await source.start(rec);
+    await clock.advance(2000);
+    expect(rec.statuses.filter((s) => s.state === 'unavailable')).toEqual([
+      expect.objectContaining({
+        code: ErrorCodes.NO_USB_BUS,
+        reason: expect.stringContaining('bus/usb is missing'),
+      }),
+    ]);
+    await tree.createBus();
+    await tree.plug({ vid: 1, pid: 2 });
+    await clock.advance(500);
+    await source.scanNow();
+    expect(rec.statuses.at(-1)?.state).toBe('active');
+    expect(rec.summary()).toEqual(['added 1-2']);
+  });
+
+  it('stops its timer on stop', async () => {
+    tree = await FakeUsbTree.create();
+    const clock = new FakeClock();
+    source = new SysfsSource({ sysfsRoot: tree.sysfsRoot, clock });
+    await source.start(new Recorder());
+    expect(clock.pendingCount).toBe(1);
+    await source.stop();
+    expect(clock.pendingCount).toBe(0);
+  });
+});
