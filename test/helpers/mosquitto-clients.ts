@@ -128,9 +128,12 @@ export interface SubscriberHandle {
  * Pass `-v` or `-F` in `args` to choose the message format.
  */
 export function startSubscriber(args: readonly string[]): SubscriberHandle {
-  const child = spawn(findExecutable('mosquitto_sub') ?? 'mosquitto_sub', ['-d', ...args], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  // mosquitto_sub prints its -d trace with stdio, fully buffered on a pipe: without line buffering the
+  // SUBACK line would only appear at exit. stdbuf (coreutils) switches stdout to line mode via LD_PRELOAD.
+  const sub = findExecutable('mosquitto_sub') ?? 'mosquitto_sub';
+  const stdbuf = findExecutable('stdbuf');
+  const argv = stdbuf ? [stdbuf, '-oL', sub, '-d', ...args] : [sub, '-d', ...args];
+  const child = spawn(argv[0] as string, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
   const lines: string[] = [];
   const grants: number[][] = [];
   let stderr = '';
