@@ -1,0 +1,335 @@
+/**
+ * Merges N detection sources into one de-duplicated stream (DESIGN "Detection: never trust one path").
+ * A device instance is bus+address (a replug gets a new address). The first source to see an instance
+ * emits `device.added`; later sources are recorded with their delay, and after the settle window a
+ * `device.detection` report says who saw it, how late, and which active sources missed it. Same for
+ * removal. Per-source counters feed the health topic.
+ *
+ * Sources disagree in time: the sysfs rescan can still see an entry the devfs source already reported
+ * gone (the kernel deletes the node before the sysfs entry, drivers/base/core.c device_del), and after
+ * 126 replugs an address comes back. So every source's claims are tracked per instance generation: a
+ * claim left over from a previous instance is "stale" and never adds or removes the current one.
+ */
+import { EventEmitter } from 'node:events';
+import { ErrorCodes } from '../errors.js';
+import type { AgentEvents, DetectionReport } from '../events.js';
+import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
+import {
+  type DeviceSource,
+  deviceKey,
+  instanceId,
+  type SourceEvent,
+  type SourceName,
+  type SourceStatus,
+  type UsbDevice,
+} from './types.js';
+
+export type UsbBusState = { present: true } | { present: false; reason: string };
+
+export interface WatcherEvents
+  extends Pick<AgentEvents, 'device.added' | 'device.removed' | 'device.detection' | 'source.status'> {
+  /** Said once when every source is unavailable because there is no USB bus, and once when it appears. */
+  'usb.bus': [UsbBusState];
+}
+
+export interface SourceStats {
+  status: SourceStatus['state'];
+  /** add/remove sightings matched to a real instance. */
+  seen: number;
+  /** Times this source was the first to report. */
+  first: number;
+  /** Times it was active but did not report within the settle window. */
+  missed: number;
+  /** Sightings that belonged to an instance already gone (lagging view), ignored. */
+  stale: number;
+  /** ms after the first source, over this source's sightings (0 when it was first). */
+  meanLatencyMs: number;
+  maxLatencyMs: number;
+}
+
+export interface WatcherOptions {
+  sources: DeviceSource[];
+  clock?: Clock;
+  /** How long to wait for the other sources before reporting detection; 3000 ms by default. */
+  settleMs?: number;
+  /** Called when a listener of ours throws: a broken listener must not break a source's loop. */
+  onListenerError?: (err: unknown) => void;
+}
+
+interface Sighting {
+  first: SourceName;
+  firstAt: number;
+  latency: Map<SourceName, number>;
+  timer: TimerHandle | undefined;
+}
+
+interface Instance {
+  generation: number;
+  views: Map<SourceName, UsbDevice>;
+  device: UsbDevice;
+  added: Sighting;
+}
+
+/** Later names win: sysfs is authoritative for strings, so it merges last. */
+const MERGE_ORDER: SourceName[] = ['nusb', 'uevent', 'devfs', 'sysfs'];
+
+export class UsbWatcher extends EventEmitter<WatcherEvents> {
+  private readonly sources: DeviceSource[];
+  private readonly clock: Clock;
+  private readonly settleMs: number;
+  private readonly onListenerError: (err: unknown) => void;
+  private readonly instances = new Map<string, Instance>();
+  /** Removals inside their settle window, by instance id, with the generation they ended. */
+  private readonly removals = new Map<string, Sighting & { generation: number; device: UsbDevice }>();
+  /** What each source claims is present: instance id -> generation it belongs to. */
+  private readonly claims = new Map<SourceName, Map<string, number>>();
+  private readonly status = new Map<SourceName, SourceStatus>();
+  private readonly counters = new Map<
+    SourceName,
+    { seen: number; first: number; missed: number; stale: number; sum: number; max: number }
+  >();
+  private readonly pendingTimers = new Set<TimerHandle>();
+  private generation = 0;
+  private bus: 'unknown' | 'present' | 'absent' = 'unknown';
+  private running = false;
+
+  constructor(options: WatcherOptions) {
+    super();
+    this.sources = options.sources;
+    this.clock = options.clock ?? systemClock;
+    this.settleMs = options.settleMs ?? 3000;
+    this.onListenerError = options.onListenerError ?? (() => {});
+    for (const s of this.sources) {
+      this.claims.set(s.name, new Map());
+      this.status.set(s.name, { state: 'starting' });
+      this.counters.set(s.name, { seen: 0, first: 0, missed: 0, stale: 0, sum: 0, max: 0 });
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    await Promise.all(
+      this.sources.map(async (source) => {
+        try {
+          await source.start({
+            event: (ev) => this.onSourceEvent(ev),
+            status: (st) => this.onSourceStatus(source.name, st),
+          });
+        } catch (err) {
+          // The port says start() never throws; a source that does is unavailable, not fatal.
+          const message = err instanceof Error ? err.message : String(err);
+          this.onSourceStatus(source.name, {
+            state: 'unavailable',
+            code: ErrorCodes.SOURCE_UNAVAILABLE,
+            reason: `${source.name} source failed to start: ${message}`,
+          });
+        }
+      }),
+    );
+  }
+
+  async stop(): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    await Promise.all(this.sources.map((s) => s.stop().catch(() => {})));
+    for (const t of this.pendingTimers) this.clock.clearTimeout(t);
+    this.pendingTimers.clear();
+    this.instances.clear();
+    this.removals.clear();
+    for (const c of this.claims.values()) c.clear();
+    this.bus = 'unknown';
+  }
+
+  /** Devices present now, merged across sources, ordered by bus and address. */
+  current(): UsbDevice[] {
+    return [...this.instances.values()]
+      .map((i) => ({ ...i.device }))
+      .sort((a, b) => a.bus - b.bus || a.address - b.address);
+  }
+
+  /** Per-source counters for the health topic. */
+  stats(): Partial<Record<SourceName, SourceStats>> {
+    const out: Partial<Record<SourceName, SourceStats>> = {};
+    for (const [name, c] of this.counters) {
+      out[name] = {
+        status: this.status.get(name)?.state ?? 'starting',
+        seen: c.seen,
+        first: c.first,
+        missed: c.missed,
+        stale: c.stale,
+        meanLatencyMs: c.seen === 0 ? 0 : Math.round((c.sum / c.seen) * 10) / 10,
+        maxLatencyMs: Math.round(c.max * 10) / 10,
+      };
+    }
+    return out;
+  }
+
+  /** Last status each source reported. */
+  sourceStatus(): Partial<Record<SourceName, SourceStatus>> {
+    return Object.fromEntries(this.status);
+  }
+
+  private safeEmit<K extends keyof WatcherEvents>(name: K, ...args: WatcherEvents[K]): void {
+    try {
+      (this.emit as (n: K, ...a: WatcherEvents[K]) => boolean)(name, ...args);
+    } catch (err) {
+      this.onListenerError(err);
+    }
+  }
+
+  private onSourceStatus(name: SourceName, status: SourceStatus): void {
+    if (!this.running) return;
+    this.status.set(name, status);
+    this.safeEmit('source.status', { source: name, status });
+    const all = [...this.status.values()];
+    if (all.some((s) => s.state === 'starting')) return;
+    const noBus = all.find((s) => s.state === 'unavailable' && s.code === ErrorCodes.NO_USB_BUS);
+    if (all.every((s) => s.state === 'unavailable') && noBus?.state === 'unavailable') {
+      if (this.bus !== 'absent') {
+        this.bus = 'absent';
+        this.safeEmit('usb.bus', { present: false, reason: noBus.reason });
+      }
+    } else if (all.some((s) => s.state === 'active') && this.bus === 'absent') {
+      this.bus = 'present';
+      this.safeEmit('usb.bus', { present: true });
+    }
+  }
+
+  private onSourceEvent(ev: SourceEvent): void {
+    if (!this.running) return;
+    if (ev.type === 'added') this.onAdded(ev.source, ev.at, ev.device);
+    else this.onRemoved(ev.source, ev.at, ev.device);
+  }
+
+  private onAdded(source: SourceName, at: number, device: UsbDevice): void {
+    const id = instanceId(device);
+    const claims = this.claims.get(source);
+    if (!claims) return;
+    const live = this.instances.get(id);
+    if (live) {
+      claims.set(id, live.generation);
+      live.views.set(source, device);
+      live.device = merge(live.views);
+      this.recordSighting(live.added, source, at);
+      return;
+    }
+    const removal = this.removals.get(id);
+    if (removal && !removal.latency.has(source)) {
+      // This source never saw the last instance go: it is looking at that instance, not a new one.
+      claims.set(id, removal.generation);
+      this.count(source).stale++;
+      return;
+    }
+    const generation = ++this.generation;
+    // Older claims on this id by other sources carry an older generation: they are stale from now on.
+    claims.set(id, generation);
+    const views = new Map([[source, device]]);
+    const merged = merge(views);
+    const added = this.newSighting(source, at);
+    const instance: Instance = { generation, views, device: merged, added };
+    this.instances.set(id, instance);
+    this.count(source).seen++;
+    this.count(source).first++;
+    added.timer = this.after(() => this.report('added', instance.device, added));
+    this.safeEmit('device.added', { device: { ...merged }, source });
+  }
+
+  private onRemoved(source: SourceName, at: number, device: Pick<UsbDevice, 'bus' | 'address'>): void {
+    const id = instanceId(device);
+    const claims = this.claims.get(source);
+    if (!claims) return;
+    const claimed = claims.get(id);
+    claims.delete(id);
+    const live = this.instances.get(id);
+    if (live && claimed === live.generation) {
+      this.instances.delete(id);
+      const removal = { ...this.newSighting(source, at), generation: live.generation, device: live.device };
+      this.count(source).seen++;
+      this.count(source).first++;
+      const previous = this.removals.get(id);
+      if (previous?.timer !== undefined) this.clearTimer(previous.timer);
+      this.removals.set(id, removal);
+      removal.timer = this.after(() => {
+        if (this.removals.get(id) === removal) this.removals.delete(id);
+        this.report('removed', removal.device, removal);
+      });
+      this.safeEmit('device.removed', { device: { ...live.device }, source });
+      return;
+    }
+    const removal = this.removals.get(id);
+    if (removal && claimed === removal.generation) {
+      this.recordSighting(removal, source, at);
+      return;
+    }
+    if (claimed !== undefined) this.count(source).stale++;
+  }
+
+  private newSighting(first: SourceName, at: number): Sighting {
+    return { first, firstAt: at, latency: new Map([[first, 0]]), timer: undefined };
+  }
+
+  private recordSighting(s: Sighting, source: SourceName, at: number): void {
+    if (s.latency.has(source)) return;
+    const ms = Math.max(0, at - s.firstAt);
+    s.latency.set(source, ms);
+    const c = this.count(source);
+    c.seen++;
+    c.sum += ms;
+    c.max = Math.max(c.max, ms);
+  }
+
+  private report(kind: 'added' | 'removed', device: UsbDevice, s: Sighting): void {
+    const missedBy = [...this.status]
+      .filter(([name, st]) => st.state === 'active' && !s.latency.has(name))
+      .map(([name]) => name);
+    for (const name of missedBy) this.count(name).missed++;
+    const report: DetectionReport = {
+      kind,
+      key: device.key,
+      vid: device.vid,
+      pid: device.pid,
+      bus: device.bus,
+      address: device.address,
+      first: s.first,
+      latencyMs: Object.fromEntries([...s.latency].map(([n, ms]) => [n, Math.round(ms * 10) / 10])),
+      missedBy,
+    };
+    this.safeEmit('device.detection', report);
+  }
+
+  private after(fn: () => void): TimerHandle {
+    const handle: TimerHandle = this.clock.setTimeout(() => {
+      this.pendingTimers.delete(handle);
+      if (this.running) fn();
+    }, this.settleMs);
+    this.pendingTimers.add(handle);
+    return handle;
+  }
+
+  private clearTimer(handle: TimerHandle): void {
+    this.clock.clearTimeout(handle);
+    this.pendingTimers.delete(handle);
+  }
+
+  private count(name: SourceName) {
+    let c = this.counters.get(name);
+    if (!c) {
+      c = { seen: 0, first: 0, missed: 0, stale: 0, sum: 0, max: 0 };
+      this.counters.set(name, c);
+    }
+    return c;
+  }
+}
+
+/** One identity from every source's view; defined fields of later sources (sysfs last) win. */
+function merge(views: Map<SourceName, UsbDevice>): UsbDevice {
+  const ordered = [...views].sort(([a], [b]) => MERGE_ORDER.indexOf(a) - MERGE_ORDER.indexOf(b));
+  const merged = {} as UsbDevice;
+  for (const [, view] of ordered) {
+    for (const [k, v] of Object.entries(view))
+      if (v !== undefined && v !== '') (merged as unknown as Record<string, unknown>)[k] = v;
+  }
+  merged.key = deviceKey(merged);
+  return merged;
+}
