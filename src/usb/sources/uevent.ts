@@ -1,0 +1,261 @@
+/**
+ * The fourth detection source: kernel uevents from a NETLINK_KOBJECT_UEVENT socket, multicast group 1.
+ *
+ * The kernel broadcasts `ACTION@DEVPATH\0KEY=VALUE\0...` (lib/kobject_uevent.c `kobject_uevent_env`) the
+ * moment it registers a device, before udevd runs, so it is the fastest source, and unlike udev's group 2 it
+ * reaches other network namespaces: lib/kobject_uevent.c `uevent_net_init` adds a namespace's uevent socket
+ * to `uevent_sock_list` only "if (sock_net(ue_sk->sk)->user_ns == &init_user_ns)" ("Restrict uevents to
+ * initial user namespace", Linux 4.18+). Rootful containers get them; rootless ones and userns-remap do not.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { ErrorCodes, errnoOf, isReplugError } from '../../errors.js';
+import { type Clock, systemClock } from '../../util/clock.js';
+import { hex4 } from '../ids.js';
+import { GROUP_KERNEL, type NetlinkSocket, type NetlinkSocketFactory, openUeventSocket } from '../netlink.js';
+import {
+  type DeviceSource,
+  deviceKey,
+  instanceId,
+  type SourceListener,
+  type SourceName,
+  type UsbDevice,
+} from '../types.js';
+
+/** One kernel uevent: the header line's action and devpath, and the KEY=VALUE environment in order. */
+export interface KernelUevent {
+  action: string;
+  devpath: string;
+  /** Properties in the order the kernel sent them (ACTION, DEVPATH, SUBSYSTEM, ..., SEQNUM). */
+  properties: Map<string, string>;
+}
+
+/**
+ * Parses a kernel uevent datagram. Returns undefined for anything else (udev's "libudev\0" messages,
+ * truncated or malformed ones), mirroring device-monitor.c `device_monitor_receive_device`'s checks: the
+ * header is `ACTION@DEVPATH` and contains "@/".
+ */
+export function parseKernelUevent(message: Buffer): KernelUevent | undefined {
+  const firstNul = message.indexOf(0);
+  const headerEnd = firstNul < 0 ? message.length : firstNul;
+  const header = message.toString('utf8', 0, headerEnd);
+  const at = header.indexOf('@/');
+  if (at <= 0 || header.startsWith('libudev')) return undefined;
+  const properties = new Map<string, string>();
+  let pos = headerEnd + 1;
+  while (pos < message.length) {
+    let end = message.indexOf(0, pos);
+    if (end < 0) end = message.length;
+    const entry = message.toString('utf8', pos, end);
+    const eq = entry.indexOf('=');
+    if (eq > 0) properties.set(entry.slice(0, eq), entry.slice(eq + 1));
+    pos = end + 1;
+  }
+  const action = properties.get('ACTION') ?? header.slice(0, at);
+  const devpath = properties.get('DEVPATH') ?? header.slice(at + 1);
+  return { action, devpath, properties };
+}
+
+/** USB device identity from a usb_device uevent (drivers/usb/core/usb.c `usb_dev_uevent` + devtmpfs). */
+export interface UsbUeventIdentity {
+  vid: string;
+  pid: string;
+  bcdDevice: string;
+  bus: number;
+  address: number;
+  /** sysfs name of the device: the port path (`1-1.4`), or `usb1` for a root hub. */
+  portPath: string;
+  /** DEVNAME relative to /dev as the kernel sends it: `bus/usb/001/004`. */
+  devName?: string;
+  deviceClass?: string;
+}
+
+/**
+ * Reads the identity of a `SUBSYSTEM=usb DEVTYPE=usb_device` uevent. The kernel's `usb_dev_uevent` adds
+ * PRODUCT=%x/%x/%x (idVendor/idProduct/bcdDevice, hex without padding), TYPE=%d/%d/%d (class/subclass/
+ * protocol, decimal), BUSNUM=%03d, DEVNUM=%03d; the device core adds DEVNAME, MAJOR, MINOR. Undefined for
+ * interfaces, other subsystems, or a message missing the fields.
+ */
+export function usbIdentity(ev: KernelUevent): UsbUeventIdentity | undefined {
+  const p = ev.properties;
+  if (p.get('SUBSYSTEM') !== 'usb' || p.get('DEVTYPE') !== 'usb_device') return undefined;
+  const product = /^([0-9a-fA-F]{1,4})\/([0-9a-fA-F]{1,4})\/([0-9a-fA-F]{1,4})$/.exec(p.get('PRODUCT') ?? '');
+  const bus = Number.parseInt(p.get('BUSNUM') ?? '', 10);
+  const address = Number.parseInt(p.get('DEVNUM') ?? '', 10);
+  if (!product || !Number.isInteger(bus) || !Number.isInteger(address)) return undefined;
+  const identity: UsbUeventIdentity = {
+    vid: hex4(Number.parseInt(product[1]!, 16)),
+    pid: hex4(Number.parseInt(product[2]!, 16)),
+    bcdDevice: hex4(Number.parseInt(product[3]!, 16)),
+    bus,
+    address,
+    portPath: basename(ev.devpath),
+  };
+  const devName = p.get('DEVNAME');
+  if (devName) identity.devName = devName;
+  const cls = /^(\d+)\//.exec(p.get('TYPE') ?? '');
+  if (cls) identity.deviceClass = (Number(cls[1]) & 0xff).toString(16).padStart(2, '0');
+  return identity;
+}
+
+/**
+ * Why kernel uevents cannot arrive here, or undefined when they can. The uevent socket of a network
+ * namespace gets hardware uevents only when that namespace belongs to the initial user namespace (see the
+ * file comment); the initial user namespace's /proc/self/uid_map is the identity map `0 0 4294967295`.
+ */
+export async function ueventBlockedReason(procRoot = '/proc'): Promise<string | undefined> {
+  let map: string;
+  try {
+    map = await readFile(join(procRoot, 'self', 'uid_map'), 'utf8');
+  } catch {
+    return undefined; // no /proc or no user namespaces (CONFIG_USER_NS=n): nothing says they are blocked
+  }
+  const lines = map.trim().split('\n');
+  const fields = lines[0]?.trim().split(/\s+/) ?? [];
+  if (lines.length === 1 && fields[0] === '0' && fields[1] === '0' && fields[2] === '4294967295') {
+    return undefined;
+  }
+  return 'this process runs in a user namespace (rootless container or userns-remap): the kernel sends uevents only to network namespaces of the initial user namespace';
+}
+
+async function readAttr(dir: string, name: string): Promise<string | undefined> {
+  try {
+    const v = (await readFile(join(dir, name), 'utf8')).trim();
+    return v.length > 0 ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface UeventSourceOptions {
+  /** Opens the netlink socket (a fake in tests). */
+  openSocket?: NetlinkSocketFactory;
+  clock?: Pick<Clock, 'monotonic'>;
+  /** Where /sys is (strings are read from `<sysfsRoot><DEVPATH>/`); '/sys' by default. */
+  sysfsRoot?: string;
+  /** Where /dev is (devNode = `<devRoot>/<DEVNAME>`); '/dev' by default. */
+  devRoot?: string;
+  /** Where /proc is (uid_map decides whether uevents can arrive); '/proc' by default. */
+  procRoot?: string;
+}
+
+export class UeventSource implements DeviceSource {
+  readonly name: SourceName = 'uevent';
+  private socket: NetlinkSocket | undefined;
+  private unsubscribe: Array<() => void> = [];
+  private readonly present = new Map<string, UsbDevice>();
+  private readonly openSocket: NetlinkSocketFactory;
+  private readonly clock: Pick<Clock, 'monotonic'>;
+  private readonly sysfsRoot: string;
+  private readonly devRoot: string;
+  private readonly procRoot: string;
+  /** Serialises handling so an add's sysfs reads finish before the matching remove is reported. */
+  private queue: Promise<void> = Promise.resolve();
+  private socketErrors = 0;
+  private lastError: string | undefined;
+
+  constructor(options: UeventSourceOptions = {}) {
+    this.openSocket = options.openSocket ?? openUeventSocket;
+    this.clock = options.clock ?? systemClock;
+    this.sysfsRoot = options.sysfsRoot ?? '/sys';
+    this.devRoot = options.devRoot ?? '/dev';
+    this.procRoot = options.procRoot ?? '/proc';
+  }
+
+  async start(listener: SourceListener): Promise<void> {
+    listener.status({ state: 'starting' });
+    const blocked = await ueventBlockedReason(this.procRoot);
+    if (blocked) {
+      listener.status({ state: 'unavailable', reason: blocked, code: ErrorCodes.SOURCE_UNAVAILABLE });
+      return;
+    }
+    let socket: NetlinkSocket;
+    try {
+      socket = await this.openSocket();
+      socket.bind([GROUP_KERNEL]);
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      const code = isReplugError(err) ? err.code : ErrorCodes.SOURCE_UNAVAILABLE;
+      listener.status({ state: 'unavailable', reason: `kernel uevents: ${reason}`, code });
+      return;
+    }
+    this.socket = socket;
+    this.unsubscribe.push(
+      socket.onMessage((message, info) => {
+        // device-monitor.c ignores group-1 messages whose sender port is not 0: only the kernel sends them.
+        if (info.port !== 0) return;
+        const at = this.clock.monotonic();
+        const ev = parseKernelUevent(message);
+        if (!ev) return;
+        this.queue = this.queue.then(() => this.handle(ev, at, listener)).catch(() => undefined);
+      }),
+      socket.onError((err) => {
+        // ENOBUFS: the receive buffer overflowed and events were lost (net/netlink/af_netlink.c
+        // `netlink_overrun`). The socket keeps working and the watcher's rescans cover the gap: count it.
+        this.socketErrors++;
+        this.lastError = errnoOf(err) ?? err.message;
+      }),
+    );
+    listener.status({ state: 'active' });
+  }
+
+  async stop(): Promise<void> {
+    for (const off of this.unsubscribe.splice(0)) off();
+    this.socket?.close();
+    this.socket = undefined;
+    await this.queue;
+  }
+
+  /** The devices this source saw added (and not removed) since start: uevents carry no listing. */
+  async list(): Promise<UsbDevice[]> {
+    return [...this.present.values()];
+  }
+
+  /** Socket errors since start (ENOBUFS = uevents lost to a full receive buffer). */
+  stats(): { socketErrors: number; lastError?: string } {
+    return { socketErrors: this.socketErrors, ...(this.lastError ? { lastError: this.lastError } : {}) };
+  }
+
+  private async handle(ev: KernelUevent, at: number, listener: SourceListener): Promise<void> {
+    if (ev.action !== 'add' && ev.action !== 'remove') return;
+    const id = usbIdentity(ev);
+    if (!id) return;
+    const device = await this.toDevice(ev, id);
+    if (ev.action === 'add') {
+      this.present.set(instanceId(device), device);
+      listener.event({ type: 'added', source: this.name, at, device });
+    } else {
+      // The remove uevent has no strings (sysfs is gone): report what the add knew about this instance.
+      const known = this.present.get(instanceId(device));
+      this.present.delete(instanceId(device));
+      listener.event({ type: 'removed', source: this.name, at, device: known ?? device });
+    }
+  }
+
+  private async toDevice(ev: KernelUevent, id: UsbUeventIdentity): Promise<UsbDevice> {
+    const device: UsbDevice = {
+      key: '',
+      vid: id.vid,
+      pid: id.pid,
+      bus: id.bus,
+      address: id.address,
+      portPath: id.portPath,
+      bcdDevice: id.bcdDevice,
+    };
+    if (id.deviceClass) device.deviceClass = id.deviceClass;
+    if (id.devName) device.devNode = join(this.devRoot, id.devName);
+    if (ev.action === 'add') {
+      // The strings are sysfs attributes, not uevent fields; on remove the directory is already gone.
+      const dir = join(this.sysfsRoot, ev.devpath);
+      const [serial, manufacturer, product, speed] = await Promise.all(
+        ['serial', 'manufacturer', 'product', 'speed'].map((n) => readAttr(dir, n)),
+      );
+      if (serial) device.serial = serial;
+      if (manufacturer) device.manufacturer = manufacturer;
+      if (product) device.product = product;
+      if (speed) device.speed = speed;
+    }
+    device.key = deviceKey(device);
+    return device;
+  }
+}
