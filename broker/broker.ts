@@ -112,7 +112,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   const port = options.port ?? (options.tls ? 8883 : 1883);
   checkListenPolicy({ host, usersFile: options.usersFile, allowAnonymous: options.allowAnonymous });
 
-  const secureContext = options.tls ? await loadTls(options.tls) : undefined;
+  const pem = options.tls ? await loadTls(options.tls) : undefined;
   const users = options.usersFile ? await UserStore.open(options.usersFile) : undefined;
   const store: OpenPersistence | undefined = options.persistenceDir
     ? await openPersistence(options.persistenceDir)
@@ -198,10 +198,10 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     socket.once('close', () => sockets.delete(socket));
     aedes.handle(socket);
   };
-  const server = secureContext
+  const server = pem
     ? (await import('node:tls')).createServer(
         {
-          secureContext,
+          ...pem,
           requestCert: Boolean(options.tls?.ca),
           rejectUnauthorized: options.tls?.ca ? options.tls.requireClientCert !== false : false,
         },
@@ -217,7 +217,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     await store?.close();
     throw listenError(err, host, port);
   }
-  const scheme = secureContext ? 'mqtts' : 'mqtt';
+  const scheme = pem ? 'mqtts' : 'mqtt';
   const url = `${scheme}://${urlHost(host)}:${bound.port}`;
   const auth = users ? `users from ${users.file}` : 'no users file';
   const anon =
@@ -229,7 +229,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
           ? 'anonymous allowed on loopback'
           : 'anonymous allowed from loopback peers only';
   log.info(
-    { url, host, port: bound.port, tls: Boolean(secureContext), persistence: store?.location ?? 'memory' },
+    { url, host, port: bound.port, tls: Boolean(pem), persistence: store?.location ?? 'memory' },
     `broker listening on ${scheme}://${urlHost(host)}:${bound.port} (${anon}; ${auth})`,
   );
 

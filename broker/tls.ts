@@ -3,7 +3,7 @@
  * the certificate is one BROKER_TLS line at start, not a handshake failure on the first client.
  */
 import { readFile } from 'node:fs/promises';
-import { createSecureContext, type SecureContext } from 'node:tls';
+import { createSecureContext } from 'node:tls';
 import { ErrorCodes, errnoOf, ReplugError } from '../src/errors.js';
 
 export interface TlsFiles {
@@ -28,14 +28,24 @@ async function readPem(file: string, what: string): Promise<Buffer> {
   }
 }
 
-export async function loadTls(files: TlsFiles): Promise<SecureContext> {
+/** PEM contents, already proven usable. */
+export interface LoadedTls {
+  cert: Buffer;
+  key: Buffer;
+  ca?: Buffer;
+}
+
+export async function loadTls(files: TlsFiles): Promise<LoadedTls> {
   const [cert, key, ca] = await Promise.all([
     readPem(files.cert, 'cert'),
     readPem(files.key, 'key'),
     files.ca ? readPem(files.ca, 'ca') : Promise.resolve(undefined),
   ]);
   try {
-    return createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
+    // Built only to validate: tls.createServer ignores a `secureContext` option (node docs, tls.Server),
+    // so the server gets the PEM buffers themselves.
+    createSecureContext({ cert, key, ...(ca ? { ca } : {}) });
+    return { cert, key, ...(ca ? { ca } : {}) };
   } catch (err) {
     // OpenSSL's own words (e.g. "key values mismatch", "no start line") say which file is wrong.
     const reason = err instanceof Error ? err.message : String(err);
