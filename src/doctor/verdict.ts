@@ -71,6 +71,17 @@ function devfs(f: RuntimeFacts): Judgement {
       fix: [cgroupRuleFix(f)],
     };
   }
+  if (f.cgroup.openResult?.outcome === 'EACCES') {
+    return {
+      works: 'partial',
+      why: `nodes appear, but opening ${f.cgroup.openResult.node} fails with EACCES (file mode: this user may not read usbfs nodes), so the descriptor cannot be read`,
+      fix: [
+        container
+          ? 'on the host, a udev rule giving the user access, e.g. SUBSYSTEM=="usb", MODE="0666" (rootless containers run as your host user)'
+          : 'run as root, or add a udev rule, e.g. SUBSYSTEM=="usb", MODE="0660", GROUP="plugdev", and join that group',
+      ],
+    };
+  }
   const unknownOpen =
     f.cgroup.usbAccess === 'unknown' ? ' (whether nodes can be opened is unknown until one exists)' : '';
   return {
@@ -161,7 +172,7 @@ function libusb(f: RuntimeFacts): Judgement {
   }
   // libudev: udev_monitor_new_from_netlink() returns a dead monitor when /run/udev/control is missing and /dev
   // is not devtmpfs, so even --net=host needs /run/udev mounted.
-  if (base.works === 'yes' && !f.udev.control && f.dev.kind !== 'devtmpfs') {
+  if (!f.udev.control && f.dev.kind !== 'devtmpfs') {
     return {
       works: 'no',
       why: 'libudev disables its monitor: /run/udev/control is missing and /dev is not devtmpfs',
