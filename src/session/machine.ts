@@ -73,6 +73,7 @@ export type Effect<H = unknown> =
 export interface MachineOptions {
   /** Retry delay after `failures` consecutive failures. Default: 250 ms doubling, capped at 5000 ms. */
   delayFor: (failures: number) => number;
+  // Called once per failure, so a jittered delayFor stays consistent with the retryInMs it reports.
   /** Whether to schedule liveness probes while up (driver.probeIntervalMs > 0). */
   probe: boolean;
 }
@@ -128,10 +129,9 @@ function enterBackoff<H>(
   attempt: number,
   failures: number,
   reason: string,
-  opts: MachineOptions,
+  delayMs: number,
   extra: Effect<H>[] = [],
 ): Transition<H> {
-  const delayMs = opts.delayFor(failures);
   return {
     state: { name: 'backoff', device, attempt, failures, delayMs },
     effects: [...extra, emitState(from, 'backoff', reason, device), { type: 'startTimer', ms: delayMs }],
@@ -150,7 +150,14 @@ function finish<H>(from: MachineState<H> & { name: 'terminating' }, opts: Machin
       return begin(from, next.device, 1, 0, 'another matching device is present');
     case 'retry':
       // attempt 0: the retry timer starts a new reconnect cycle at attempt 1.
-      return enterBackoff(from, from.device, 0, next.failures, 'retrying after probe failure', opts);
+      return enterBackoff(
+        from,
+        from.device,
+        0,
+        next.failures,
+        'retrying after probe failure',
+        opts.delayFor(next.failures),
+      );
   }
 }
 
@@ -228,7 +235,7 @@ export function transition<H>(
             state.attempt,
             failures,
             `open failed: ${event.error.code}`,
-            opts,
+            retryInMs,
             [failed],
           );
         }

@@ -1,0 +1,51 @@
+/** Options and public shapes of a Session (session.ts), kept apart so the runner stays readable. */
+import type { AgentEventName, AgentEvents, SessionStateName } from '../events.js';
+import type { Logger } from '../log.js';
+import type { TargetSpec } from '../usb/ids.js';
+import type { UsbDevice } from '../usb/types.js';
+import type { Clock } from '../util/clock.js';
+import type { BackoffOptions } from './backoff.js';
+import type { SessionDriver } from './drivers/types.js';
+import type { TargetStats } from './stats.js';
+
+/** Compatible with `EventEmitter<AgentEvents>.emit.bind(bus)`. */
+export type EmitFn = <K extends AgentEventName>(name: K, ...args: AgentEvents[K]) => unknown;
+
+export interface SessionTimeouts {
+  /** Longest a driver's open may take before it counts as failed (default 10000 ms). */
+  openTimeoutMs: number;
+  /** Longest a probe may take before the device counts as wedged (default 5000 ms). */
+  probeTimeoutMs: number;
+  /** Longest a close may take; after it the session moves on and logs a warning (default 2000 ms). */
+  closeTimeoutMs: number;
+}
+
+export const DEFAULT_TIMEOUTS: Readonly<SessionTimeouts> = Object.freeze({
+  openTimeoutMs: 10_000,
+  probeTimeoutMs: 5_000,
+  closeTimeoutMs: 2_000,
+});
+
+export interface SessionOptions<H = unknown> {
+  target: TargetSpec;
+  driver: SessionDriver<H>;
+  clock: Clock;
+  log: Logger;
+  emit: EmitFn;
+  backoff?: Partial<BackoffOptions>;
+  timeouts?: Partial<SessionTimeouts>;
+  /** Random source for backoff jitter (default Math.random). */
+  random?: () => number;
+}
+
+export interface TargetSnapshot {
+  /** `vvvv:pppp[:serial]`. */
+  target: string;
+  state: SessionStateName;
+  /** Wall-clock ms when the current state was entered. */
+  since: number;
+  device?: UsbDevice;
+  /** Matching devices present right now. */
+  present: number;
+  stats: TargetStats;
+}
