@@ -1,0 +1,118 @@
+// The guest side of the lab's console channel. Reads `@@CMD {json}` lines from the serial console and answers
+// with `@@LAB {json}` lines; background processes stream their output as events. Every event carries `t`, the
+// guest's CLOCK_MONOTONIC in ms (process.hrtime), the clock /dev/kmsg and udevadm monitor timestamps use too.
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+
+const mono = () => Number(process.hrtime.bigint()) / 1e6;
+const send = (obj) => process.stdout.write(`@@LAB ${JSON.stringify({ t: mono(), ...obj })}\n`);
+const procs = new Map();
+
+/** Container-like runtime: own network and mount namespaces, set up by container.sh (usb-lab.md). */
+function wrap(cmd, runtime) {
+  const argv = Array.isArray(cmd) ? cmd : ['sh', '-c', cmd];
+  if (runtime === 'container') return ['unshare', '-n', '-m', 'sh', '/lab/guest/container.sh', ...argv];
+  return argv;
+}
+
+function lines(stream, onLine) {
+  createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', onLine);
+}
+
+const ops = {
+  ping: () => ({ uptime: mono() }),
+
+  exec: ({ cmd, runtime = 'native', timeout = 60000, env }) =>
+    new Promise((resolve) => {
+      const [bin, ...args] = wrap(cmd, runtime);
+      const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d) => (stdout += d));
+      child.stderr.on('data', (d) => (stderr += d));
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeout);
+      child.on('error', (e) => resolve({ code: -1, stdout, stderr: String(e) }));
+      child.on('close', (code, signal) => {
+        clearTimeout(timer);
+        resolve({ code, signal, stdout, stderr });
+      });
+    }),
+
+  spawn: ({ name, cmd, runtime = 'native', env, json = false }) => {
+    if (procs.has(name)) throw new Error(`process ${name} already running`);
+    const [bin, ...args] = wrap(cmd, runtime);
+    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.set(name, child);
+    const onLine = (stream) => (line) => {
+      let data;
+      if (json && stream === 'out') {
+        try {
+          data = JSON.parse(line);
+        } catch {}
+      }
+      send(data ? { ev: 'line', name, stream, data } : { ev: 'line', name, stream, line });
+    };
+    lines(child.stdout, onLine('out'));
+    lines(child.stderr, onLine('err'));
+    child.on('error', (e) => send({ ev: 'exit', name, code: -1, error: String(e) }));
+    child.on('close', (code, signal) => {
+      procs.delete(name);
+      send({ ev: 'exit', name, code, signal });
+    });
+    return { pid: child.pid };
+  },
+
+  kill: async ({ name, signal = 'SIGTERM', timeout = 5000 }) => {
+    const child = procs.get(name);
+    if (!child) return { running: false };
+    const closed = new Promise((r) => child.once('close', r));
+    child.kill(signal);
+    const t = setTimeout(() => child.kill('SIGKILL'), timeout);
+    await closed;
+    clearTimeout(t);
+    return { running: true };
+  },
+
+  /** Streams the kernel's USB log lines with their own timestamps (µs since boot) from /dev/kmsg. */
+  kmsg: () => {
+    if (procs.has('kmsg')) return {};
+    const start = mono() * 1000;
+    const stream = createReadStream('/dev/kmsg');
+    procs.set('kmsg', { kill: () => stream.destroy() });
+    stream.on('data', (chunk) => {
+      for (const rec of chunk.toString().split('\n')) {
+        const m = rec.match(/^(\d+),(\d+),(\d+),[^;]*;(.*)$/);
+        if (!m || Number(m[3]) < start) continue;
+        if (/usb|USB|dummy_hcd|gadget/.test(m[4])) send({ ev: 'kmsg', ts: Number(m[3]) / 1000, msg: m[4] });
+      }
+    });
+    stream.on('error', (e) => send({ ev: 'kmsg-error', error: String(e) }));
+    return {};
+  },
+};
+
+lines(process.stdin, async (line) => {
+  const i = line.indexOf('@@CMD ');
+  if (i < 0) return;
+  let cmd;
+  try {
+    cmd = JSON.parse(line.slice(i + 6));
+  } catch (e) {
+    send({ ev: 'bad-command', error: String(e) });
+    return;
+  }
+  if (cmd.op === 'exit') {
+    for (const [name] of procs) await ops.kill({ name }).catch(() => {});
+    send({ id: cmd.id, ok: true });
+    process.exit(0);
+  }
+  try {
+    const fn = ops[cmd.op];
+    if (!fn) throw new Error(`unknown op ${cmd.op}`);
+    send({ id: cmd.id, ok: true, ...(await fn(cmd)) });
+  } catch (e) {
+    send({ id: cmd.id, ok: false, error: String(e?.message ?? e) });
+  }
+});
+send({ ev: 'ready', node: process.version });
