@@ -43,6 +43,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 # ---- runtime: node + production node_modules + compiled JS. No compiler, python or make: nothing is built here.
 FROM ${NODE_IMAGE} AS runtime
 
+# Re-declared: an ARG from before the first FROM is not visible inside a stage (for the base.name label).
+ARG NODE_IMAGE
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG CREATED=unknown
