@@ -118,6 +118,8 @@ export function deriveRuntime(raw: RawInputs, mounts: readonly MountEntry[]): Ru
   const overlayRoot = rootMount !== undefined && /overlay|aufs|fuse-overlayfs/.test(rootMount.fsType);
   const pidIno = raw.ns.selfPid ? parseNsLink(raw.ns.selfPid) : undefined;
   const initialPid = pidIno === INIT_PID_NS_INO;
+  // Unknown (unreadable link) is neither: only a readable, non-initial pid namespace counts as a signal.
+  const otherPid = pidIno !== undefined && !initialPid;
   const context: string[] = [];
   if (rootMount)
     context.push(`root filesystem is ${rootMount.fsType}${overlayRoot ? ' (container image layers)' : ''}`);
@@ -145,13 +147,13 @@ export function deriveRuntime(raw: RawInputs, mounts: readonly MountEntry[]): Ru
       };
     }
     const confidence =
-      mine.length >= 2 || (mine.length === 1 && (overlayRoot || !initialPid)) ? 'high' : 'medium';
+      mine.length >= 2 || (mine.length === 1 && (overlayRoot || otherPid)) ? 'high' : 'medium';
     return { kind, confidence, evidence: [...mine, ...context] };
   }
-  if (overlayRoot || (pidIno !== undefined && !initialPid)) {
+  if (overlayRoot || otherPid) {
     return {
       kind: 'container',
-      confidence: overlayRoot && !initialPid ? 'medium' : 'low',
+      confidence: overlayRoot && otherPid ? 'medium' : 'low',
       evidence: context,
     };
   }
