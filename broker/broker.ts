@@ -29,7 +29,7 @@ export interface BrokerOptions {
   port?: number;
   /** PEM file paths; with `ca`, clients must present a certificate signed by it (requireClientCert default true). */
   tls?: TlsFiles;
-  /** true: anonymous clients from anywhere; false: never; undefined: only from loopback peers (policy.ts). */
+  /** true: anonymous clients from anywhere; false or absent: only from loopback peers (policy.ts). */
   allowAnonymous?: boolean;
   /** Users file (users.ts format). Required to listen beyond loopback unless allowAnonymous is true. */
   usersFile?: string;
@@ -223,11 +223,9 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   const anon =
     options.allowAnonymous === true
       ? 'anonymous allowed'
-      : options.allowAnonymous === false
-        ? 'anonymous refused'
-        : isLoopbackHost(host)
-          ? 'anonymous allowed on loopback'
-          : 'anonymous allowed from loopback peers only';
+      : isLoopbackHost(host)
+        ? 'anonymous allowed on loopback'
+        : 'anonymous allowed from loopback peers only';
   log.info(
     { url, host, port: bound.port, tls: Boolean(pem), persistence: store?.location ?? 'memory' },
     `broker listening on ${scheme}://${urlHost(host)}:${bound.port} (${anon}; ${auth})`,

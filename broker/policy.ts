@@ -5,7 +5,7 @@
  * explicitly. On loopback anonymous clients are allowed by default, because they can only be processes on
  * the same host (the agent next to its embedded broker). Per connection, the same rule is applied to the
  * peer's address, so a broker on 0.0.0.0 with a users file still lets the local agent in anonymously while
- * every remote client must log in; `allowAnonymous: false` refuses anonymous clients everywhere.
+ * every remote client must log in.
  */
 import { isIP } from 'node:net';
 import { ErrorCodes, ReplugError } from '../src/errors.js';
@@ -37,11 +37,13 @@ export function checkListenPolicy(input: ListenPolicyInput): void {
   );
 }
 
-/** May a client with this peer address connect without a username? */
+/**
+ * May a client with this peer address connect without a username? `false` means the same as leaving it
+ * out (loopback peers only), so a config boolean that defaults to false cannot lock the local agent out.
+ */
 export function anonymousAllowed(
   allowAnonymous: boolean | undefined,
   remoteAddress: string | undefined,
 ): boolean {
-  if (allowAnonymous !== undefined) return allowAnonymous;
-  return isLoopbackHost(remoteAddress);
+  return allowAnonymous === true || isLoopbackHost(remoteAddress);
 }

@@ -47,12 +47,13 @@ describe('checkListenPolicy', () => {
 });
 
 describe('anonymousAllowed', () => {
-  it('defaults to loopback peers only; explicit choices win', () => {
+  it('allows loopback peers; everyone only with an explicit true', () => {
     expect(anonymousAllowed(undefined, '127.0.0.1')).toBe(true);
     expect(anonymousAllowed(undefined, '::ffff:127.0.0.1')).toBe(true);
     expect(anonymousAllowed(undefined, '10.200.0.2')).toBe(false);
     expect(anonymousAllowed(undefined, undefined)).toBe(false);
     expect(anonymousAllowed(true, '10.200.0.2')).toBe(true);
-    expect(anonymousAllowed(false, '127.0.0.1')).toBe(false);
+    expect(anonymousAllowed(false, '127.0.0.1')).toBe(true);
+    expect(anonymousAllowed(false, '10.200.0.2')).toBe(false);
   });
 });
