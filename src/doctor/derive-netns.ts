@@ -53,10 +53,17 @@ function fromInterfaces(ifaces: readonly NetIface[]): Omit<NetnsFact, 'inode' | 
   return undefined;
 }
 
+function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const sa = new Set(a);
+  return sa.size === new Set(b).size && b.every((x) => sa.has(x));
+}
+
 export function deriveNetns(raw: RawInputs, kernel: [number, number] | undefined): NetnsFact {
   const inode = raw.ns.selfNet ? parseNsLink(raw.ns.selfNet) : undefined;
-  const interfaces =
-    raw.sysClassNet?.map((i) => i.name) ?? (raw.procNetDev ? parseNetDev(raw.procNetDev) : []);
+  // /proc/net/dev follows this process's netns; /sys/class/net shows the netns of whoever mounted /sys.
+  const procNames = raw.procNetDev ? parseNetDev(raw.procNetDev) : undefined;
+  const sysNames = raw.sysClassNet?.map((i) => i.name);
+  const interfaces = procNames?.length ? procNames : (sysNames ?? []);
   const base = inode === undefined ? { interfaces } : { inode, interfaces };
 
   if (inode === INIT_NET_NS_INO) {
@@ -90,13 +97,24 @@ export function deriveNetns(raw: RawInputs, kernel: [number, number] | undefined
     };
   }
   const pid1Note = raw.ns.pid1NetError ? [`/proc/1/ns/net unreadable (${raw.ns.pid1NetError})`] : [];
+  if (procNames?.length && sysNames?.length && !sameSet(procNames, sysNames)) {
+    return {
+      ...base,
+      kind: 'own',
+      confidence: 'medium',
+      evidence: [
+        `/proc/net/dev lists ${procNames.join(', ')} but /sys/class/net shows ${sysNames.join(', ')}: /sys was mounted in another network namespace`,
+        ...pid1Note,
+      ],
+    };
+  }
   if (raw.sysClassNet) {
     const guess = fromInterfaces(raw.sysClassNet);
     if (guess) return { ...base, ...guess, evidence: [...guess.evidence, ...pid1Note] };
   }
-  if (raw.procNetDev) {
+  if (procNames) {
     // Weakest signal: names only, no sysfs to tell veths from NICs.
-    const names = parseNetDev(raw.procNetDev);
+    const names = procNames;
     const hostish = names.filter((n) => HOST_ONLY_NAME.test(n));
     if (hostish.length) {
       return {

@@ -123,3 +123,20 @@ describe('deriveRuntime via deriveFacts', () => {
     expect(f.runtime.kind).toBe('containerd');
   });
 });
+
+describe('deriveNetns: /sys from another namespace', () => {
+  it('(unshare --net) /proc/net/dev shows only lo while /sys/class/net shows the host NICs: own netns', () => {
+    const n = deriveNetns(
+      raw({
+        procNetDev: 'lo: 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n',
+        sysClassNet: [
+          { name: 'eth0', hasDevice: true, virtual: false, ifindex: 2, iflink: 2 },
+          { name: 'lo', hasDevice: false, virtual: true, ifindex: 1, iflink: 1 },
+        ],
+      }),
+      [6, 1],
+    );
+    expect(n).toMatchObject({ kind: 'own', confidence: 'medium', interfaces: ['lo'] });
+    expect(n.evidence[0]).toContain('/sys was mounted in another network namespace');
+  });
+});
