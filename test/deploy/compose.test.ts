@@ -50,7 +50,10 @@ describe('deploy/compose.yaml', () => {
 
   it('has the container, container-hostnet and privileged profiles, each with one agent', () => {
     for (const profile of ['container', 'container-hostnet', 'container-privileged']) {
-      expect(agents.filter(([, s]) => s.profiles?.includes(profile)), profile).toHaveLength(1);
+      expect(
+        agents.filter(([, s]) => s.profiles?.includes(profile)),
+        profile,
+      ).toHaveLength(1);
     }
   });
 
@@ -60,6 +63,7 @@ describe('deploy/compose.yaml', () => {
     expect(new Set(ids).size).toBe(agents.length);
     expect(new Set(labels).size).toBe(agents.length);
     // ${REPLUG_HOST:-pi} interpolates to a [a-z0-9-]+ prefix; the rest must already fit the contract.
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose interpolation, not a JS template
     for (const id of ids) expect(id.replace('${REPLUG_HOST:-pi}', 'pi')).toMatch(/^[a-z0-9-]+$/);
     expect(labels).toEqual(expect.arrayContaining(['container', 'container-hostnet']));
   });
@@ -92,7 +96,9 @@ describe('deploy/compose.yaml', () => {
 
   it('agents run as the image user with the USB group added, not as root', () => {
     for (const [name, agent] of agents) {
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose interpolation, not a JS template
       expect(agent.user, name).toBe('${REPLUG_USER:-10001:10001}');
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose interpolation, not a JS template
       expect(agent.group_add, name).toEqual(['${REPLUG_USB_GID:-46}']);
     }
   });
@@ -101,6 +107,7 @@ describe('deploy/compose.yaml', () => {
     const broker = services.broker as Service & { ports?: string[] };
     expect(broker.command?.[0]).toBe('broker');
     expect(broker.profiles).toBeUndefined();
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Compose interpolation, not a JS template
     expect(broker.ports).toEqual(['127.0.0.1:${REPLUG_BROKER_PORT:-1883}:1883']);
   });
 

@@ -31,7 +31,9 @@ function resolveImage(text: string): string {
 
 /** `--name=value` flags of COPY, HEALTHCHECK, FROM (dockerfile-ast keeps them apart from the arguments). */
 function flagsOf(ins: Instruction): Record<string, string> {
-  const flags = (ins as unknown as { getFlags?(): { getName(): string; getValue(): string | null }[] }).getFlags?.();
+  const flags = (
+    ins as unknown as { getFlags?(): { getName(): string; getValue(): string | null }[] }
+  ).getFlags?.();
   return Object.fromEntries((flags ?? []).map((f) => [f.getName(), f.getValue() ?? '']));
 }
 
@@ -80,7 +82,9 @@ describe('Dockerfile', () => {
     expect(['root', '0']).not.toContain(user);
     expect(user).toBe('replug');
     // The user is created in plugdev so a host udev rule (GROUP="plugdev") grants USB access.
-    const runs = finalOf('RUN').map((i) => i.getArgumentsContent() ?? '').join('\n');
+    const runs = finalOf('RUN')
+      .map((i) => i.getArgumentsContent() ?? '')
+      .join('\n');
     expect(runs).toMatch(/useradd[^\n]*--groups plugdev/);
   });
 
@@ -99,8 +103,9 @@ describe('Dockerfile', () => {
   it('carries OCI labels', () => {
     const labels = new Map<string, string>();
     for (const ins of finalOf('LABEL')) {
-      for (const p of (ins as unknown as { getProperties(): { getName(): string; getValue(): string | null }[] })
-        .getProperties()) {
+      for (const p of (
+        ins as unknown as { getProperties(): { getName(): string; getValue(): string | null }[] }
+      ).getProperties()) {
         labels.set(p.getName(), p.getValue() ?? '');
       }
     }
@@ -110,7 +115,9 @@ describe('Dockerfile', () => {
   });
 
   it('installs no build tools in the final stage', () => {
-    const runs = finalOf('RUN').map((i) => i.getArgumentsContent() ?? '').join('\n');
+    const runs = finalOf('RUN')
+      .map((i) => i.getArgumentsContent() ?? '')
+      .join('\n');
     expect(runs).not.toMatch(/apt-get|apk add|build-essential|python3?\b|\bmake\b|g\+\+|gcc|node-gyp/);
     // Only compiled output and pruned node_modules come from the earlier stages.
     const fromStages = finalOf('COPY')
@@ -127,6 +134,7 @@ describe('Dockerfile', () => {
   it('keeps the build context small with an allow-list .dockerignore', () => {
     const ignore = repoFile('.dockerignore').split('\n');
     expect(ignore).toContain('*');
-    for (const path of ['!package.json', '!package-lock.json', '!src/', '!broker/']) expect(ignore).toContain(path);
+    for (const path of ['!package.json', '!package-lock.json', '!src/', '!broker/'])
+      expect(ignore).toContain(path);
   });
 });

@@ -27,7 +27,10 @@ function knownFields(model: string): Set<string> {
   const require = createRequire(import.meta.url);
   const root = dirname(require.resolve('kubernetes-models/package.json'));
   const dts = readFileSync(join(root, `${model}.d.ts`), 'utf8');
-  const body = dts.slice(dts.indexOf('export interface'), dts.indexOf('\n}', dts.indexOf('export interface')));
+  const body = dts.slice(
+    dts.indexOf('export interface'),
+    dts.indexOf('\n}', dts.indexOf('export interface')),
+  );
   return new Set([...body.matchAll(/^ {4}"([A-Za-z0-9]+)"\??:/gm)].map((m) => m[1]!));
 }
 
@@ -39,7 +42,11 @@ function unknownFields(object: Json, model: string): string[] {
 describe('deploy/kubernetes/daemonset.yaml', () => {
   it('holds a Namespace, a ConfigMap and a DaemonSet, all valid against the Kubernetes schemas', () => {
     expect(docs.map((d) => d.kind)).toEqual(['Namespace', 'ConfigMap', 'DaemonSet']);
-    const models: Record<string, new (data: Json) => { validate(): void }> = { Namespace, ConfigMap, DaemonSet };
+    const models: Record<string, new (data: Json) => { validate(): void }> = {
+      Namespace,
+      ConfigMap,
+      DaemonSet,
+    };
     for (const doc of docs) expect(() => new models[doc.kind]!(doc).validate(), doc.kind).not.toThrow();
     // the validators do reject a wrong enum value
     const broken = structuredClone(daemonSet);
@@ -69,7 +76,11 @@ describe('deploy/kubernetes/daemonset.yaml', () => {
 
   it('grants device access (privileged) but runs as the non-root image user in plugdev', () => {
     expect(container.securityContext.privileged).toBe(true);
-    expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 10001, supplementalGroups: [46] });
+    expect(pod.securityContext).toMatchObject({
+      runAsNonRoot: true,
+      runAsUser: 10001,
+      supplementalGroups: [46],
+    });
     // Kubernetes rejects privileged together with allowPrivilegeEscalation: false
     expect(container.securityContext.allowPrivilegeEscalation).not.toBe(false);
   });
@@ -79,14 +90,17 @@ describe('deploy/kubernetes/daemonset.yaml', () => {
     expect(id.valueFrom.fieldRef.fieldPath).toBe('spec.nodeName');
     expect(container.envFrom).toEqual([{ configMapRef: { name: configMap.metadata.name } }]);
     expect(configMap.metadata.namespace).toBe(daemonSet.metadata.namespace);
-    expect(Object.keys(configMap.data)).toEqual(expect.arrayContaining(['REPLUG_MQTT_URL', 'REPLUG_RUNTIME_LABEL']));
+    expect(Object.keys(configMap.data)).toEqual(
+      expect.arrayContaining(['REPLUG_MQTT_URL', 'REPLUG_RUNTIME_LABEL']),
+    );
     expect(container.args).toEqual(['agent']);
   });
 
   it('schedules on USB nodes of the image architectures, tolerates control-plane taints, sets limits', () => {
     expect(pod.nodeSelector['replug.io/usb']).toBe('true');
-    const arch = pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]
-      .matchExpressions[0];
+    const arch =
+      pod.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0]
+        .matchExpressions[0];
     expect(arch).toMatchObject({ key: 'kubernetes.io/arch', operator: 'In' });
     expect(arch.values).toEqual(expect.arrayContaining(['arm64', 'arm', 'amd64']));
     expect(pod.tolerations.map((t: Json) => t.key)).toContain('node-role.kubernetes.io/control-plane');
