@@ -80,7 +80,10 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
   private readonly onListenerError: (err: unknown) => void;
   private readonly instances = new Map<string, Instance>();
   /** Removals inside their settle window, by instance id, with the generation they ended. */
-  private readonly removals = new Map<string, Sighting & { generation: number; device: UsbDevice }>();
+  private readonly removals = new Map<
+    string,
+    Sighting & { generation: number; device: UsbDevice; added: Sighting }
+  >();
   /** What each source claims is present: instance id -> generation it belongs to. */
   private readonly claims = new Map<SourceName, Map<string, number>>();
   private readonly status = new Map<SourceName, SourceStatus>();
@@ -216,9 +219,9 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     }
     const removal = this.removals.get(id);
     if (removal && !removal.latency.has(source)) {
-      // This source never saw the last instance go: it is looking at that instance, not a new one.
+      // This source never saw the last instance go: it is late news of that instance, not a new one.
       claims.set(id, removal.generation);
-      this.count(source).stale++;
+      this.recordSighting(removal.added, source, at);
       return;
     }
     const generation = ++this.generation;
@@ -244,7 +247,12 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     const live = this.instances.get(id);
     if (live && claimed === live.generation) {
       this.instances.delete(id);
-      const removal = { ...this.newSighting(source, at), generation: live.generation, device: live.device };
+      const removal = {
+        ...this.newSighting(source, at),
+        generation: live.generation,
+        device: live.device,
+        added: live.added,
+      };
       this.count(source).seen++;
       this.count(source).first++;
       const previous = this.removals.get(id);

@@ -18,8 +18,12 @@
  *   on that bus, wrapping after 127 and skipping ones in use, so a replug gets a NEW address.
  * - A host without USB (no usbcore, like a CI container) has neither /sys/bus/usb nor /dev/bus/usb:
  *   `removeBus()` / `createBus()` simulate that.
+ * - The methods are async but write synchronously: on a loaded 2-core CI box the thread-pool round trips
+ *   of ~20 async fs calls per plug dominated the replug storm, and sync writes also make each plug
+ *   appear to readers as the kernel's does: complete sysfs entry first, then a node that already reads.
  */
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { accessSync, constants, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hex4 } from '../../src/usb/ids.js';
@@ -52,6 +56,22 @@ export interface PlugSpec {
 export interface FakeUsbTreeOptions {
   /** Start with a USB bus (bus 1 root hub); true by default. false = a host without USB. */
   bus?: boolean;
+  /** Where to create the temp dir; os.tmpdir() by default. See ramTmpDir() for storms. */
+  parentDir?: string;
+}
+
+/**
+ * A RAM-backed parent for trees that churn thousands of files (the replug storm): /dev/shm when it is a
+ * writable directory (tmpfs on every mainstream Linux), else os.tmpdir(). On a loaded CI box with /tmp on
+ * ext4 each small write cost ~1 ms, which made the storm 5x slower than the code under test.
+ */
+export function ramTmpDir(): string {
+  try {
+    accessSync('/dev/shm', constants.W_OK);
+    return '/dev/shm';
+  } catch {
+    return tmpdir();
+  }
 }
 
 function toId(v: number | string): number {
@@ -106,10 +126,10 @@ export class FakeUsbTree {
   }
 
   static async create(options: FakeUsbTreeOptions = {}): Promise<FakeUsbTree> {
-    const root = await mkdtemp(join(tmpdir(), 'replug-usb-'));
+    const root = await mkdtemp(join(options.parentDir ?? tmpdir(), 'replug-usb-'));
     const tree = new FakeUsbTree(root);
-    await mkdir(tree.sysfsRoot, { recursive: true });
-    await mkdir(tree.devfsRoot, { recursive: true });
+    mkdirSync(tree.sysfsRoot, { recursive: true });
+    mkdirSync(tree.devfsRoot, { recursive: true });
     if (options.bus !== false) await tree.createBus();
     return tree;
   }
@@ -133,14 +153,14 @@ export class FakeUsbTree {
 
   /** Creates /sys/bus/usb and /dev/bus/usb with the root hub of `bus` (usbcore loaded, HCD bound). */
   async createBus(bus = 1): Promise<void> {
-    await mkdir(this.sysfsDevicesDir, { recursive: true });
-    await this.writeRootHub(bus);
+    mkdirSync(this.sysfsDevicesDir, { recursive: true });
+    this.writeRootHub(bus);
   }
 
   /** Removes /sys/bus/usb and /dev/bus/usb entirely: a host without USB. Plugged devices vanish. */
   async removeBus(): Promise<void> {
-    await rm(this.devfsBusDir, { recursive: true, force: true });
-    await rm(join(this.sysfsRoot, 'bus', 'usb'), { recursive: true, force: true });
+    rmSync(this.devfsBusDir, { recursive: true, force: true });
+    rmSync(join(this.sysfsRoot, 'bus', 'usb'), { recursive: true, force: true });
     this.plugged.clear();
     this.buses.clear();
     this.lastAddress.clear();
@@ -148,7 +168,7 @@ export class FakeUsbTree {
 
   async plug(spec: PlugSpec): Promise<UsbDevice> {
     const bus = spec.bus ?? 1;
-    if (!this.buses.has(bus)) await this.writeRootHub(bus);
+    if (!this.buses.has(bus)) this.writeRootHub(bus);
     const portPath = spec.portPath ?? this.freePort(bus);
     if (this.plugged.has(portPath)) throw new Error(`fake usb tree: port ${portPath} is already in use`);
     const address = spec.address ?? this.nextAddress(bus);
@@ -178,7 +198,7 @@ export class FakeUsbTree {
 
     // sysfs first (device_add), then the interface, then the devtmpfs node.
     const dir = join(this.sysfsDevicesDir, portPath);
-    await mkdir(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
     const devpath = portPath.slice(portPath.indexOf('-') + 1);
     const attrs: Record<string, string> = {
       idVendor: device.vid,
@@ -197,11 +217,11 @@ export class FakeUsbTree {
     if (spec.serial !== undefined) attrs.serial = spec.serial;
     if (spec.manufacturer !== undefined) attrs.manufacturer = spec.manufacturer;
     if (spec.product !== undefined) attrs.product = spec.product;
-    await Promise.all(Object.entries(attrs).map(([k, v]) => writeFile(join(dir, k), `${v}\n`)));
+    for (const [k, v] of Object.entries(attrs)) writeFileSync(join(dir, k), `${v}\n`);
     const iface = join(this.sysfsDevicesDir, `${portPath}:1.0`);
-    await mkdir(iface, { recursive: true });
-    await writeFile(join(iface, 'bInterfaceClass'), 'ff\n');
-    await writeFile(join(iface, 'bInterfaceNumber'), '00\n');
+    mkdirSync(iface, { recursive: true });
+    writeFileSync(join(iface, 'bInterfaceClass'), 'ff\n');
+    writeFileSync(join(iface, 'bInterfaceNumber'), '00\n');
 
     if (!spec.noNode) {
       const content =
@@ -217,8 +237,8 @@ export class FakeUsbTree {
             serial: spec.serial !== undefined,
           },
         });
-      await mkdir(join(this.devfsBusDir, pad3(bus)), { recursive: true });
-      await writeFile(this.nodePath(bus, address), content);
+      mkdirSync(join(this.devfsBusDir, pad3(bus)), { recursive: true });
+      writeFileSync(this.nodePath(bus, address), content);
     }
     this.plugged.set(portPath, device);
     return { ...device };
@@ -230,19 +250,19 @@ export class FakeUsbTree {
     const device = portPath === undefined ? undefined : this.plugged.get(portPath);
     if (!device || portPath === undefined) throw new Error(`fake usb tree: nothing plugged at ${portPath}`);
     this.plugged.delete(portPath);
-    await rm(join(this.sysfsDevicesDir, `${portPath}:1.0`), { recursive: true, force: true });
-    await rm(this.nodePath(device.bus, device.address), { force: true });
-    await rm(join(this.sysfsDevicesDir, portPath), { recursive: true, force: true });
+    rmSync(join(this.sysfsDevicesDir, `${portPath}:1.0`), { recursive: true, force: true });
+    rmSync(this.nodePath(device.bus, device.address), { force: true });
+    rmSync(join(this.sysfsDevicesDir, portPath), { recursive: true, force: true });
   }
 
   async cleanup(): Promise<void> {
-    await rm(this.root, { recursive: true, force: true });
+    rmSync(this.root, { recursive: true, force: true });
   }
 
-  private async writeRootHub(bus: number): Promise<void> {
+  private writeRootHub(bus: number): void {
     this.buses.add(bus);
     const dir = join(this.sysfsDevicesDir, `usb${bus}`);
-    await mkdir(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true });
     const attrs: Record<string, string> = {
       idVendor: '1d6b',
       idProduct: '0002',
@@ -256,9 +276,9 @@ export class FakeUsbTree {
       product: 'xHCI Host Controller',
       serial: `0000:00:0${bus}.0`,
     };
-    await Promise.all(Object.entries(attrs).map(([k, v]) => writeFile(join(dir, k), `${v}\n`)));
-    await mkdir(join(this.devfsBusDir, pad3(bus)), { recursive: true });
-    await writeFile(
+    for (const [k, v] of Object.entries(attrs)) writeFileSync(join(dir, k), `${v}\n`);
+    mkdirSync(join(this.devfsBusDir, pad3(bus)), { recursive: true });
+    writeFileSync(
       this.nodePath(bus, 1),
       encodeDescriptors({ vid: 0x1d6b, pid: 0x0002, bcdDevice: 0x0601, deviceClass: 9 }),
     );

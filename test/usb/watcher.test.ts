@@ -123,7 +123,13 @@ describe('UsbWatcher', () => {
     await t.clock.advance(1000);
     t.sysfs.remove(dev());
     expect(t.log).toEqual(['added addr:1-5 by devfs', 'removed addr:1-5 by devfs']);
-    expect(t.watcher.stats().sysfs?.stale).toBe(1);
+    await t.clock.advance(2000);
+    // Late news of the same instance: recorded as a late sighting of both its add and its removal.
+    expect(t.reports.map((r) => [r.kind, r.latencyMs])).toEqual([
+      ['added', { devfs: 0, sysfs: 0 }],
+      ['removed', { devfs: 0, sysfs: 1000 }],
+    ]);
+    expect(t.watcher.stats().sysfs).toMatchObject({ seen: 2, stale: 0 });
   });
 
   it('treats the same address coming back after a removal as a new instance (address wrap)', async () => {

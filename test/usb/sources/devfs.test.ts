@@ -97,3 +97,27 @@ describe('DevfsSource (real inotify on a fake tree)', () => {
     expect(source.watchCount).toBe(0);
   });
 });
+
+describe('DevfsSource read retry', () => {
+  it('retries a node that is empty when it appears (created before it is readable)', async () => {
+    const { mkdir, writeFile } = await import('node:fs/promises');
+    const { encodeDescriptors } = await import('../../fakes/usb-tree.js');
+    const tree = await FakeUsbTree.create();
+    const source = new DevfsSource({ devfsRoot: tree.devfsRoot, readRetryDelaysMs: [5, 10, 20, 40, 80] });
+    try {
+      const rec = new Recorder();
+      await source.start(rec);
+      await mkdir(tree.nodePath(1, 9).replace(/\/009$/, ''), { recursive: true });
+      await writeFile(tree.nodePath(1, 9), Buffer.alloc(0));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(rec.events).toEqual([]);
+      await writeFile(tree.nodePath(1, 9), encodeDescriptors({ vid: 0xcafe, pid: 0xbabe }));
+      await rec.waitFor(() => rec.events.length === 1, 5000, 'device after the retry');
+      expect(rec.events[0]?.device).toMatchObject({ vid: 'cafe', pid: 'babe', address: 9 });
+      expect(source.unreadable.size).toBe(0);
+    } finally {
+      await source.stop();
+      await tree.cleanup();
+    }
+  });
+});
