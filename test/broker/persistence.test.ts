@@ -6,7 +6,12 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startBroker } from '../../broker/broker.js';
 import { openPersistence } from '../../broker/persistence.js';
 import { ErrorCodes } from '../../src/errors.js';
-import { clientsAvailable, mosquittoPub, mosquittoSubOnce } from '../helpers/mosquitto-clients.js';
+import {
+  clientsAvailable,
+  mosquittoPub,
+  mosquittoSubOnce,
+  startSubscriber,
+} from '../helpers/mosquitto-clients.js';
 import { tempDir } from './fixtures.js';
 
 const haveClients = clientsAvailable('broker persistence (test/broker/persistence.test.ts)');
@@ -51,10 +56,33 @@ describe.skipIf(!haveClients)('broker persistence', () => {
     try {
       const census = await mosquittoSubOnce([
         ...at(second.address.port),
-        ...['-t', 'replug/#', '-v', '--retained-only', '-W', '2'],
+        ...['-t', 'replug/#', '-v', '--retained-only', '-C', '2', '-W', '3'],
       ]);
       const lines = census.stdout.trim().split('\n').sort();
       expect(lines).toEqual(['replug/pi/devices []', 'replug/pi/status {"state":"online","session":3}']);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('a persistent session (clean=false) keeps its subscription and queued QoS 1 messages across a restart', async () => {
+    const at = (port: number) => ['-h', '127.0.0.1', '-p', String(port), '-V', 'mqttv311'];
+    const session = ['-c', '-i', 'replug-watch-1', '-q', '1', '-t', 'replug/+/event'];
+    const first = await startBroker({ port: 0, persistenceDir: tmp.dir });
+    try {
+      const sub = startSubscriber([...at(first.address.port), ...session]);
+      expect(await sub.subscribed()).toEqual([1]);
+      await sub.stop(); // goes offline; the session stays
+    } finally {
+      await first.close();
+    }
+    const second = await startBroker({ port: 0, persistenceDir: tmp.dir });
+    try {
+      // Published while the subscriber is offline and after the restart: only the stored subscription
+      // can route it, and only the stored queue can deliver it.
+      await mosquittoPub([...at(second.address.port), '-q', '1', '-t', 'replug/pi/event', '-m', '{"seq":1}']);
+      const back = await mosquittoSubOnce([...at(second.address.port), ...session, '-C', '1', '-W', '3']);
+      expect(back.stdout.trim()).toBe('{"seq":1}');
     } finally {
       await second.close();
     }
