@@ -118,28 +118,38 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     ? await openPersistence(options.persistenceDir)
     : undefined;
   const principals = new WeakMap<Client, Principal>();
+  const willTopics = new WeakMap<Client, string>();
 
   let aedes: Aedes;
   try {
     aedes = await Aedes.createBroker({
       ...(store ? { persistence: store.persistence } : {}),
+      preConnect(client, packet, done) {
+        if (packet.will) willTopics.set(client, packet.will.topic);
+        done(null, true);
+      },
       authenticate(client, username, password, done) {
         const peer = remoteAddressOf(client);
-        if (!username) {
-          if (anonymousAllowed(options.allowAnonymous, peer)) {
-            principals.set(client, { kind: 'anonymous' });
-            return done(null, true);
+        // A will is published when the client is gone (or, after a broker crash, with no client at all,
+        // which the publish hook cannot attribute), so its topic is checked here, at CONNECT, as
+        // Mosquitto does: an agent cannot plant a will under another agent's root.
+        const admit = (principal: Principal) => {
+          const will = willTopics.get(client);
+          const decision = will === undefined ? undefined : authorizePublish(principal, will, options.acl);
+          if (decision && !decision.allow) {
+            log.warn({ client: client.id, topic: will, peer }, `broker refused will: ${decision.reason}`);
+            return done(authError(decision.reason, MQTT_NOT_AUTHORIZED), false);
           }
-          log.warn({ client: client.id, peer }, 'broker refused anonymous client');
-          return done(authError('anonymous clients are not allowed', MQTT_NOT_AUTHORIZED), false);
-        }
-        if (!users) {
+          principals.set(client, principal);
+          done(null, true);
+        };
+        if (!username || !users) {
           // No users file: a username is only a label, as with Mosquitto's allow_anonymous and no password_file.
-          if (anonymousAllowed(options.allowAnonymous, peer)) {
-            principals.set(client, { kind: 'anonymous' });
-            return done(null, true);
-          }
-          return done(authError('no users configured', MQTT_BAD_CREDENTIALS), false);
+          if (anonymousAllowed(options.allowAnonymous, peer)) return admit({ kind: 'anonymous' });
+          log.warn({ client: client.id, peer }, 'broker refused anonymous client');
+          return username
+            ? done(authError('no users configured', MQTT_BAD_CREDENTIALS), false)
+            : done(authError('anonymous clients are not allowed', MQTT_NOT_AUTHORIZED), false);
         }
         users
           .refresh()
@@ -152,13 +162,13 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
               log.warn({ client: client.id, username, peer }, 'broker refused bad username or password');
               return done(authError('bad username or password', MQTT_BAD_CREDENTIALS), false);
             }
-            principals.set(client, { kind: 'user', username: user.username, role: user.role });
-            done(null, true);
+            admit({ kind: 'user', username: user.username, role: user.role });
           })
           .catch((err: unknown) => done(authError(String(err), MQTT_BAD_CREDENTIALS), false));
       },
       authorizePublish(client, packet, done) {
-        // client is null for the broker's own publishes ($SYS heartbeats); wills arrive with their client.
+        // client is null for the broker's own publishes and for wills of clients a crashed broker left
+        // behind; those wills were checked at CONNECT (preConnect + authenticate above).
         if (!client) return done(null);
         const decision = authorizePublish(
           principals.get(client) ?? { kind: 'anonymous' },

@@ -149,6 +149,42 @@ describe.skipIf(!haveClients)('startBroker with mosquitto clients', () => {
     }
   });
 
+  it('ACL: an agent cannot plant a will under another agent (refused at CONNECT); its own will works', async () => {
+    const broker = await startBroker({ port: 0, usersFile: users });
+    try {
+      const a = ['-u', 'a', '-P', 'pw-a'];
+      const forged = await mosquittoPub([
+        ...conn(broker),
+        ...a,
+        '--will-topic',
+        'replug/b/status',
+        '--will-payload',
+        'offline',
+        '-t',
+        'replug/a/x',
+        '-m',
+        '1',
+      ]);
+      expect(forged.code).not.toBe(0);
+      expect(forged.stderr).toMatch(/not authori[sz]ed/i);
+      const own = await mosquittoPub([
+        ...conn(broker),
+        ...a,
+        '--will-topic',
+        'replug/a/status',
+        '--will-payload',
+        'offline',
+        '-t',
+        'replug/a/x',
+        '-m',
+        '1',
+      ]);
+      expect(own).toMatchObject({ code: 0, stderr: '' });
+    } finally {
+      await broker.close();
+    }
+  });
+
   it('ACL: an agent subscribing beyond its root gets SUBACK 0x80 for that filter only', async () => {
     const broker = await startBroker({ port: 0, usersFile: users });
     try {
