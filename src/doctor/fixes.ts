@@ -11,10 +11,14 @@ function dockerish(kind: RuntimeKind): boolean {
 /** Live /dev/bus/usb plus a cgroup rule for every usbfs minor, present or future. */
 export function bindUsbFix(facts: RuntimeFacts): string {
   const kind = facts.runtime.kind;
+  const nodes = facts.dev.busUsb === 'nodes' ? facts.dev.nodes : [];
+  // One node is `--device`; many on a tmpfs /dev is usually --privileged, which copies /dev once at start.
   const snapshot =
-    facts.dev.busUsb === 'nodes' && facts.dev.nodes.length
-      ? ` instead of --device /dev/bus/usb/${facts.dev.nodes[0]} (that node is a snapshot: a replugged device gets a new address)`
-      : '';
+    nodes.length === 1
+      ? ` instead of --device /dev/bus/usb/${nodes[0]} (that node is a snapshot: a replugged device gets a new address)`
+      : nodes.length > 1
+        ? ` (the ${nodes.length} nodes here were copied at start, by --device or --privileged: a replugged device gets a new address)`
+        : '';
   if (kind === 'kubernetes') {
     return 'mount a hostPath volume /dev/bus/usb at /dev/bus/usb and run the container privileged (Kubernetes has no device-cgroup-rule), or use a USB device plugin';
   }

@@ -132,3 +132,15 @@ describe('judge', () => {
     expect(v.overall).toMatch(/^replug will reconnect here via devfs\+sysfs\+uevent;/);
   });
 });
+
+describe('judge: --privileged copies /dev once', () => {
+  it('many snapshot nodes on tmpfs: the fix names the copy, not a single --device', async () => {
+    const { by } = await verdictFor({
+      ...dockerSingleDevice,
+      devNodes: ['001/001', '001/004', '002/001'],
+      devicesList: 'a *:* rwm\n',
+    });
+    expect(by.devfs.works).toBe('partial');
+    expect(by.devfs.fix[0]).toContain('the 3 nodes here were copied at start, by --device or --privileged');
+  });
+});
