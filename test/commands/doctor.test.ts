@@ -78,8 +78,8 @@ describe('replug doctor', () => {
   });
 
   it('takes sysfs and devfs roots from the aliases and from REPLUG_* variables, flags winning', async () => {
-    expect(resolveRoots({ 'sysfs-root': 'fake/sys', 'devfs-root': '/x/dev' }, {}, '/work')).toMatchObject({
-      sys: '/work/fake/sys',
+    expect(resolveRoots({ 'sysfs-root': 'fake/sys', 'devfs-root': '/x/dev' }, {}, '/srv/app')).toMatchObject({
+      sys: '/srv/app/fake/sys',
       dev: '/x/dev',
       proc: '/proc',
       run: '/run',
