@@ -38,7 +38,8 @@ export interface NetlinkSocket {
   onMessage(listener: NetlinkMessageListener): () => void;
   onError(listener: NetlinkErrorListener): () => void;
   /**
-   * Broadcasts one datagram to a multicast group. Rejects with REPLUG_RELAY_PERMISSION when the kernel
+   * Broadcasts one datagram to a multicast group (group 0: sends it to the kernel's uevent socket, which
+   * re-broadcasts it as a kernel uevent on group 1 of this network namespace). Rejects with REPLUG_RELAY_PERMISSION when the kernel
    * refuses (no CAP_NET_ADMIN in this network namespace).
    */
   send(message: Buffer, group: number): Promise<void>;
@@ -133,7 +134,9 @@ class NativeNetlinkSocket implements NetlinkSocket {
   send(message: Buffer, group: number): Promise<void> {
     return new Promise((resolve, reject) => {
       // sockaddr_nl { nl_pid = 0, nl_groups = mask }, as device_monitor_send_device's default destination.
-      this.raw.send(message, { port: 0, groups: 1 << (group - 1) }, (err) => {
+      // Group 0 = unicast to the kernel's uevent socket: lib/kobject_uevent.c `uevent_net_rcv_skb` (4.18+)
+      // re-broadcasts a message sent there on group 1 of this netns (needs CAP_SYS_ADMIN over it).
+      this.raw.send(message, { port: 0, groups: group > 0 ? 1 << (group - 1) : 0 }, (err) => {
         // device-monitor.c: "If we send to a multicast group, we will get ECONNREFUSED, which is expected"
         // (older kernels had no receiver at port 0): the broadcast itself went out.
         if (!err || errnoOf(err) === 'ECONNREFUSED') resolve();
