@@ -6,15 +6,14 @@
  */
 
 import { ErrorCodes, ReplugError } from '../errors.js';
-import type { AgentEventName, AgentEvents, ErrorInfo, SessionStateName } from '../events.js';
+import type { ErrorInfo } from '../events.js';
 import type { Logger } from '../log.js';
-import { type TargetSpec, targetKey } from '../usb/ids.js';
+import { targetKey } from '../usb/ids.js';
 import type { UsbDevice } from '../usb/types.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
-import { type BackoffOptions, backoffDelay, resolveBackoff, withJitter } from './backoff.js';
+import type { TimerHandle } from '../util/clock.js';
+import { backoffDelay, resolveBackoff, withJitter } from './backoff.js';
 import { type Candidate, CandidateSet } from './candidates.js';
 import { withDeadline } from './deadline.js';
-import type { SessionDriver } from './drivers/types.js';
 import { toErrorInfo } from './error-info.js';
 import {
   type Effect,
