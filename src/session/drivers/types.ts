@@ -13,7 +13,9 @@ export interface DriverContext {
  * else is wrapped as REPLUG_DRIVER_FAILED.
  *
  * A user's module for `--driver ./my-driver.js` default-exports either a SessionDriver or a factory
- * `(options: { log }) => SessionDriver | Promise<SessionDriver>`.
+ * `({ log, options }) => SessionDriver | Promise<SessionDriver>` (options: whatever the agent was told to
+ * pass, e.g. `{ probeIntervalMs }`; see drivers/load.ts). Errors may carry a `REPLUG_*` `code` without being
+ * ReplugError instances: the session reads the code by shape (error-info.ts).
  */
 export interface SessionDriver<H = unknown> {
   readonly name: string;
