@@ -42,6 +42,7 @@ import {
   type InfoPayload,
   type TargetSnapshot,
 } from './payloads.js';
+import { EventPump } from './pump.js';
 import { DurableQueue } from './queue.js';
 import { type AgentTopics, agentTopics } from './topics.js';
 
@@ -76,7 +77,6 @@ export function createPublisher(options: PublisherOptions) {
   const { redacted } = parseBrokerUrl(options.url);
   // Validates the TLS files and URL now: a bad setting is one line at start, not a retry loop.
   buildClientOptions(options, 5, clock.now());
-  const window = options.window ?? 16;
   const emitter = new EventEmitter<PublisherEvents>();
   const props = userProperties(options);
 
@@ -89,11 +89,8 @@ export function createPublisher(options: PublisherOptions) {
   let reconnects = 0;
   let lostAt: number | undefined;
   let stopped = false;
-  /** Seq of the last event handed to MQTT.js on the current client. */
-  let cursor = 0;
-  const inflight = new Set<number>();
+  let pump: EventPump | undefined;
   const reported = new Set<string>();
-  const idleWaiters = new Set<() => void>();
 
   let info: Omit<InfoPayload, 'session' | 'ts'> | undefined;
   let devices: UsbDevice[] | undefined;
@@ -163,42 +160,6 @@ export function createPublisher(options: PublisherOptions) {
       .catch(() => undefined);
   }
 
-  function pump(): void {
-    const q = queue;
-    const c = client;
-    if (!q || !c || !connected || stopped) return;
-    const gen = generation;
-    for (const ev of q.peek(cursor, window - inflight.size)) {
-      cursor = ev.seq;
-      inflight.add(ev.seq);
-      c.publishAsync(topics.event, encodePayload(ev), publishOptions(false, true)).then(
-        () => {
-          if (gen !== generation) return;
-          inflight.delete(ev.seq);
-          q.ack(ev.seq);
-          pump();
-          if (q.depth === 0) for (const w of [...idleWaiters]) w();
-        },
-        (err: Error & { code?: unknown }) => {
-          if (gen !== generation) return;
-          inflight.delete(ev.seq);
-          if (typeof err.code === 'number' && err.code >= 0x80) {
-            // MQTT 5 negative PUBACK (e.g. 0x87 not authorized): re-sending cannot succeed; drop it, once logged.
-            report(
-              new ReplugError(ErrorCodes.MQTT_AUTH, `broker refused event ${ev.seq}: ${err.message}`, {
-                details: { reasonCode: err.code },
-              }),
-            );
-            q.ack(ev.seq);
-          } else {
-            cursor = 0; // the client lost it: re-send from the first unacknowledged event
-          }
-          pump();
-        },
-      );
-    }
-  }
-
   function report(err: ReplugError): void {
     const key = `${err.code}:${String(err.details?.reasonCode ?? '')}`;
     if (reported.has(key)) return;
@@ -209,8 +170,7 @@ export function createPublisher(options: PublisherOptions) {
 
   function connectClient(): void {
     const gen = ++generation;
-    cursor = 0;
-    inflight.clear();
+    pump?.reset();
     const c = mqtt.connect(options.url, buildClientOptions(options, protocolVersion, clock.now()));
     client = c;
     c.on('connect', () => {
@@ -234,7 +194,7 @@ export function createPublisher(options: PublisherOptions) {
       lostAt = undefined;
       if (ha) c.subscribeAsync(haStatusTopic(ha), { qos: 1 }).catch(() => undefined);
       publishAllState();
-      pump();
+      pump?.resume((ev) => c.publishAsync(topics.event, encodePayload(ev), publishOptions(false, true)));
       emitter.emit('connect', { protocolVersion, reconnect });
     });
     c.on('message', (topic, payload) => {
@@ -243,6 +203,7 @@ export function createPublisher(options: PublisherOptions) {
     });
     c.on('close', () => {
       if (gen !== generation) return;
+      pump?.pause();
       if (connected) emitter.emit('disconnect');
       if (lostAt === undefined && !stopped) {
         lostAt = clock.now();
@@ -285,7 +246,15 @@ export function createPublisher(options: PublisherOptions) {
     /** Opens the durable queue and starts connecting; never waits for the network (events queue meanwhile). */
     async start(): Promise<void> {
       queue = DurableQueue.open({ dir: options.stateDir, clock, capacity: options.queueCapacity });
-      queue.onPush(pump);
+      pump = new EventPump(queue, clock, options.window ?? 16, (ev, err) =>
+        report(
+          new ReplugError(ErrorCodes.MQTT_AUTH, `broker refused event ${ev.seq}: ${err.message}`, {
+            details: { reasonCode: err.code },
+          }),
+        ),
+      );
+      const p = pump;
+      queue.onPush(() => p.pump());
       connectClient();
     },
     /** Resolves on the next (or current) successful connect. */
@@ -293,26 +262,9 @@ export function createPublisher(options: PublisherOptions) {
       if (connected) return Promise.resolve();
       return waitFor('connect', timeoutMs, `connect to ${redacted}`);
     },
-    /** Resolves once every queued event was acknowledged. */
+    /** Resolves once every queued event was acknowledged (or dropped). */
     idle(timeoutMs = 10_000): Promise<void> {
-      if ((queue?.depth ?? 0) === 0) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const done = () => {
-          idleWaiters.delete(done);
-          clock.clearTimeout(timer);
-          resolve();
-        };
-        const timer = clock.setTimeout(() => {
-          idleWaiters.delete(done);
-          reject(
-            new ReplugError(
-              ErrorCodes.MQTT_CONNECT,
-              `${queue?.depth} events still queued after ${timeoutMs} ms`,
-            ),
-          );
-        }, timeoutMs);
-        idleWaiters.add(done);
-      });
+      return pump ? pump.idle(timeoutMs) : Promise.resolve();
     },
     /** Queues one event (durably, before returning) and returns it as published, with its seq. */
     publishEvent<K extends EventType>(type: K, data: EventData<K>): EventPayload {
@@ -368,6 +320,7 @@ export function createPublisher(options: PublisherOptions) {
         ]);
       }
       generation++;
+      pump?.reset();
       connected = false;
       if (c) await c.endAsync(!c.connected);
       queue?.close();

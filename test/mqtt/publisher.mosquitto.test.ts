@@ -203,7 +203,17 @@ describe.skipIf(!available)('publisher against Mosquitto (MQTT 5)', () => {
       if (i % 10 === 0) await new Promise((r) => setTimeout(r, 5));
     }
     await p.idle(20_000);
-    await until(() => new Set(sub.messages.map((m) => m.json.seq)).size >= total, 15_000, `${total} events`);
+    await until(
+      () => new Set(sub.messages.map((m) => m.json.seq)).size >= total,
+      15_000,
+      `${total} events`,
+    ).catch((err: Error) => {
+      const seen = new Set(sub.messages.map((m) => m.json.seq));
+      const missing = Array.from({ length: total }, (_, i) => i + 1).filter((n) => !seen.has(n));
+      throw new Error(
+        `${err.message}; missing seq ${missing.join(',')}; queue ${JSON.stringify(p.stats())}\n${broker.log().slice(-1500)}`,
+      );
+    });
     expectAllInOrder(sub.messages, total);
     expect(p.stats().broker.reconnects).toBeGreaterThanOrEqual(1);
   });
