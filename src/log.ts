@@ -27,6 +27,8 @@ export async function createLogger(options: LoggerOptions = {}): Promise<Logger>
       destination: (options.destination as NodeJS.WritableStream | undefined) ?? process.stdout,
       translateTime: 'SYS:HH:MM:ss.l',
       ignore: 'pid,hostname',
+      // Readable lines like the original tool's; the structured fields are there in JSON mode.
+      hideObject: true,
       sync: true,
     });
     return pino({ level, base }, stream);

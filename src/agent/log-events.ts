@@ -3,6 +3,7 @@
  * took N ms. One listener per event, all removed by the returned function (habit 4).
  */
 import type { EventEmitter } from 'node:events';
+import { ErrorCodes } from '../errors.js';
 import type { AgentEvents } from '../events.js';
 import type { Logger } from '../log.js';
 import type { UsbDevice } from '../usb/types.js';
@@ -34,7 +35,8 @@ export function logAgentEvents(events: EventEmitter<AgentEvents>, log: Logger): 
       );
     },
     'source.status': ({ source, status }) => {
-      if (status.state === 'unavailable')
+      // No-bus is said once by the agent itself; other reasons deserve a warning per source.
+      if (status.state === 'unavailable' && status.code !== ErrorCodes.NO_USB_BUS)
         log.warn(
           { event: 'source.status', source, status },
           `source ${source} unavailable: ${status.reason}`,

@@ -1,0 +1,27 @@
+/**
+ * The session driver: a user's module (--driver FILE), or the default probe driver (open, select
+ * configuration 1, claim interface 0, GET_DESCRIPTOR) over the `usb` v3 port.
+ */
+import type { AgentConfig } from '../config/agent.js';
+import type { Logger } from '../log.js';
+import { loadDriver } from '../session/drivers/load.js';
+import { createProbeDriver } from '../session/drivers/probe.js';
+import type { SessionDriver } from '../session/drivers/types.js';
+import { createUsbAccess } from '../usb/access.js';
+import type { Clock } from '../util/clock.js';
+
+export async function loadSessionDriver(
+  config: Pick<AgentConfig, 'driver' | 'detachKernelDriver' | 'probeIntervalMs' | 'devfsRoot'>,
+  deps: { log: Logger; cwd: string; clock: Clock },
+): Promise<SessionDriver> {
+  if (config.driver) {
+    const driver = await loadDriver(config.driver, { cwd: deps.cwd, log: deps.log });
+    deps.log.info(`session driver: ${driver.name} (from ${config.driver})`);
+    return driver as SessionDriver;
+  }
+  return createProbeDriver({
+    access: createUsbAccess(),
+    detachKernelDriver: config.detachKernelDriver,
+    probeIntervalMs: config.probeIntervalMs,
+  }) as SessionDriver;
+}
