@@ -4,10 +4,11 @@
  * /dev/bus/usb bind mount shows "node: missing" here — the first thing to check when sessions cannot open.
  * Nodes without a sysfs entry (only /dev/bus/usb bind-mounted) are listed from their descriptor.
  */
-import { open, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf } from '../errors.js';
 import { parseDeviceDescriptor } from './descriptor.js';
+import { readNodeHead } from './devfs-read.js';
 import { devNodePath, listSysfsDevices, noBusReason } from './sysfs-read.js';
 import { deviceKey, type UsbDevice } from './types.js';
 
@@ -46,7 +47,7 @@ export async function collectListing(options: ListingOptions): Promise<Listing> 
     if (address === 1 && !options.includeRootHubs) continue;
     const path = devNodePath(devfsRoot, bus, address);
     const node = await probeNode(path);
-    const desc = node.state === 'ok' ? parseDeviceDescriptor(await readHead(path)) : undefined;
+    const desc = node.state === 'ok' ? parseDeviceDescriptor(await readNodeHead(path, 64)) : undefined;
     if (!desc?.ok) continue; // a node we cannot identify has nothing to show
     const d = desc.descriptor;
     const device: UsbDevice = {
@@ -81,21 +82,10 @@ async function listDevfsNodes(devfsRoot: string): Promise<{ bus: number; address
   return out;
 }
 
-async function readHead(path: string): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(64);
-    const { bytesRead } = await fh.read(buf, 0, 64, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 export async function probeNode(path: string): Promise<ListedDevice['node']> {
   let data: Buffer;
   try {
-    data = await readHead(path);
+    data = await readNodeHead(path, 64);
   } catch (err) {
     const errno = errnoOf(err);
     if (errno === 'ENOENT') return { path, state: 'missing' };

@@ -16,13 +16,15 @@ import type { AgentEvents, DetectionReport } from '../events.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import {
   type DeviceSource,
-  deviceKey,
   instanceId,
   type SourceEvent,
   type SourceName,
   type SourceStatus,
   type UsbDevice,
 } from './types.js';
+import { merge, SourceCounters, type SourceStats } from './watcher-stats.js';
+
+export type { SourceStats };
 
 export type UsbBusState = { present: true } | { present: false; reason: string };
 
@@ -30,21 +32,6 @@ export interface WatcherEvents
   extends Pick<AgentEvents, 'device.added' | 'device.removed' | 'device.detection' | 'source.status'> {
   /** Said once when every source is unavailable because there is no USB bus, and once when it appears. */
   'usb.bus': [UsbBusState];
-}
-
-export interface SourceStats {
-  status: SourceStatus['state'];
-  /** add/remove sightings matched to a real instance. */
-  seen: number;
-  /** Times this source was the first to report. */
-  first: number;
-  /** Times it was active but did not report within the settle window. */
-  missed: number;
-  /** Sightings that belonged to an instance already gone (lagging view), ignored. */
-  stale: number;
-  /** ms after the first source, over this source's sightings (0 when it was first). */
-  meanLatencyMs: number;
-  maxLatencyMs: number;
 }
 
 export interface WatcherOptions {
@@ -70,9 +57,6 @@ interface Instance {
   added: Sighting;
 }
 
-/** Later names win: sysfs is authoritative for strings, so it merges last. */
-const MERGE_ORDER: SourceName[] = ['nusb', 'uevent', 'devfs', 'sysfs'];
-
 export class UsbWatcher extends EventEmitter<WatcherEvents> {
   private readonly sources: DeviceSource[];
   private readonly clock: Clock;
@@ -87,10 +71,7 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
   /** What each source claims is present: instance id -> generation it belongs to. */
   private readonly claims = new Map<SourceName, Map<string, number>>();
   private readonly status = new Map<SourceName, SourceStatus>();
-  private readonly counters = new Map<
-    SourceName,
-    { seen: number; first: number; missed: number; stale: number; sum: number; max: number }
-  >();
+  private readonly counters = new SourceCounters();
   private readonly pendingTimers = new Set<TimerHandle>();
   private generation = 0;
   private bus: 'unknown' | 'present' | 'absent' = 'unknown';
@@ -105,7 +86,6 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     for (const s of this.sources) {
       this.claims.set(s.name, new Map());
       this.status.set(s.name, { state: 'starting' });
-      this.counters.set(s.name, { seen: 0, first: 0, missed: 0, stale: 0, sum: 0, max: 0 });
     }
   }
 
@@ -153,19 +133,10 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
 
   /** Per-source counters for the health topic. */
   stats(): Partial<Record<SourceName, SourceStats>> {
-    const out: Partial<Record<SourceName, SourceStats>> = {};
-    for (const [name, c] of this.counters) {
-      out[name] = {
-        status: this.status.get(name)?.state ?? 'starting',
-        seen: c.seen,
-        first: c.first,
-        missed: c.missed,
-        stale: c.stale,
-        meanLatencyMs: c.seen === 0 ? 0 : Math.round((c.sum / c.seen) * 10) / 10,
-        maxLatencyMs: Math.round(c.max * 10) / 10,
-      };
-    }
-    return out;
+    return this.counters.snapshot(
+      this.sources.map((x) => x.name),
+      (n) => this.status.get(n)?.state ?? 'starting',
+    );
   }
 
   /** Last status each source reported. */
@@ -232,8 +203,8 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     const added = this.newSighting(source, at);
     const instance: Instance = { generation, views, device: merged, added };
     this.instances.set(id, instance);
-    this.count(source).seen++;
-    this.count(source).first++;
+    this.counters.of(source).seen++;
+    this.counters.of(source).first++;
     added.timer = this.after(() => this.report('added', instance.device, added));
     this.safeEmit('device.added', { device: { ...merged }, source });
   }
@@ -253,8 +224,8 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
         device: live.device,
         added: live.added,
       };
-      this.count(source).seen++;
-      this.count(source).first++;
+      this.counters.of(source).seen++;
+      this.counters.of(source).first++;
       const previous = this.removals.get(id);
       if (previous?.timer !== undefined) this.clearTimer(previous.timer);
       this.removals.set(id, removal);
@@ -270,7 +241,7 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
       this.recordSighting(removal, source, at);
       return;
     }
-    if (claimed !== undefined) this.count(source).stale++;
+    if (claimed !== undefined) this.counters.of(source).stale++;
   }
 
   private newSighting(first: SourceName, at: number): Sighting {
@@ -281,17 +252,14 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     if (s.latency.has(source)) return;
     const ms = Math.max(0, at - s.firstAt);
     s.latency.set(source, ms);
-    const c = this.count(source);
-    c.seen++;
-    c.sum += ms;
-    c.max = Math.max(c.max, ms);
+    this.counters.sighting(source, ms);
   }
 
   private report(kind: 'added' | 'removed', device: UsbDevice, s: Sighting): void {
     const missedBy = [...this.status]
       .filter(([name, st]) => st.state === 'active' && !s.latency.has(name))
       .map(([name]) => name);
-    for (const name of missedBy) this.count(name).missed++;
+    for (const name of missedBy) this.counters.of(name).missed++;
     const report: DetectionReport = {
       kind,
       key: device.key,
@@ -319,25 +287,4 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     this.clock.clearTimeout(handle);
     this.pendingTimers.delete(handle);
   }
-
-  private count(name: SourceName) {
-    let c = this.counters.get(name);
-    if (!c) {
-      c = { seen: 0, first: 0, missed: 0, stale: 0, sum: 0, max: 0 };
-      this.counters.set(name, c);
-    }
-    return c;
-  }
-}
-
-/** One identity from every source's view; defined fields of later sources (sysfs last) win. */
-function merge(views: Map<SourceName, UsbDevice>): UsbDevice {
-  const ordered = [...views].sort(([a], [b]) => MERGE_ORDER.indexOf(a) - MERGE_ORDER.indexOf(b));
-  const merged = {} as UsbDevice;
-  for (const [, view] of ordered) {
-    for (const [k, v] of Object.entries(view))
-      if (v !== undefined && v !== '') (merged as unknown as Record<string, unknown>)[k] = v;
-  }
-  merged.key = deviceKey(merged);
-  return merged;
 }

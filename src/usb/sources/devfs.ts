@@ -10,11 +10,12 @@
  * event burst triggers a reconcile against directory listings, and watches are keyed by inode.
  */
 import { type FSWatcher, watch } from 'node:fs';
-import { open, readdir, stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, errnoOf } from '../../errors.js';
 import { type Clock, sleep, systemClock } from '../../util/clock.js';
 import { parseDeviceDescriptor } from '../descriptor.js';
+import { dirInode, parseNodeName, readNodeHead } from '../devfs-read.js';
 import { devNodePath, findSysfsDevice } from '../sysfs-read.js';
 import {
   type DeviceSource,
@@ -39,8 +40,6 @@ export interface DevfsSourceOptions {
 type NodeRead = { kind: 'ok'; device: UsbDevice } | { kind: 'gone' } | { kind: 'failed'; reason: string };
 
 const THREE_DIGITS = /^\d{3}$/;
-/** usbfs returns the device descriptor then every configuration descriptor; 4 KiB covers real devices. */
-const READ_LIMIT = 4096;
 
 export class DevfsSource implements DeviceSource {
   readonly name = 'devfs' as const;
@@ -116,7 +115,7 @@ export class DevfsSource implements DeviceSource {
   }
 
   private async reconcile(): Promise<void> {
-    const rootIno = await inode(this.busRoot);
+    const rootIno = await dirInode(this.busRoot);
     if (!this.listener) return;
     if (rootIno === undefined) {
       for (const path of [...this.watchers.keys()]) if (path.startsWith(this.busRoot)) this.unwatch(path);
@@ -169,7 +168,7 @@ export class DevfsSource implements DeviceSource {
         const dir = join(this.busRoot, bus);
         // Watch before listing, so a node created in between is seen by one or the other.
         if (watchBuses) {
-          const ino = await inode(dir);
+          const ino = await dirInode(dir);
           if (ino === undefined || !this.listener) return [];
           this.ensureWatch(dir, ino);
         }
@@ -185,9 +184,7 @@ export class DevfsSource implements DeviceSource {
   }
 
   private async readNode(name: string, delays: number[]): Promise<NodeRead> {
-    const [busText = '', addrText = ''] = name.split('/');
-    const bus = Number.parseInt(busText, 10);
-    const address = Number.parseInt(addrText, 10);
+    const { bus, address } = parseNodeName(name);
     const path = devNodePath(this.options.devfsRoot, bus, address);
     let reason = 'unreadable';
     for (let attempt = 0; attempt <= delays.length; attempt++) {
@@ -200,7 +197,7 @@ export class DevfsSource implements DeviceSource {
       }
       let data: Buffer;
       try {
-        data = await readHead(path);
+        data = await readNodeHead(path);
       } catch (err) {
         if (errnoOf(err) === 'ENOENT') return { kind: 'gone' };
         reason = `cannot read ${path}: ${errnoOf(err) ?? String(err)}`;
@@ -222,24 +219,20 @@ export class DevfsSource implements DeviceSource {
         deviceClass: d.deviceClass,
         devNode: path,
       };
-      return { kind: 'ok', device: await this.enrich(base) };
+      return { kind: 'ok', device: (await this.enrich(bus, address, base)) ?? base };
     }
     // Unreadable (EACCES in a rootless container, say) but sysfs may still know who it is.
-    const fromSysfs = await this.enrich(undefined, bus, address);
+    const fromSysfs = await this.enrich(bus, address);
     return fromSysfs ? { kind: 'ok', device: fromSysfs } : { kind: 'failed', reason };
   }
 
-  private async enrich(base: UsbDevice, bus?: number, address?: number): Promise<UsbDevice>;
-  private async enrich(base: undefined, bus: number, address: number): Promise<UsbDevice | undefined>;
-  private async enrich(base: UsbDevice | undefined, bus = base?.bus, address = base?.address) {
+  /** sysfs is authoritative for strings, port path and speed; the descriptor for what it carries. */
+  private async enrich(bus: number, address: number, base?: UsbDevice): Promise<UsbDevice | undefined> {
     const { sysfsRoot, devfsRoot } = this.options;
     const sys =
-      sysfsRoot !== undefined && bus !== undefined && address !== undefined
-        ? await findSysfsDevice(sysfsRoot, bus, address, devfsRoot)
-        : undefined;
+      sysfsRoot === undefined ? undefined : await findSysfsDevice(sysfsRoot, bus, address, devfsRoot);
     if (!base) return sys;
-    // sysfs is authoritative for strings, port path and speed; the descriptor for what it carries.
-    const merged: UsbDevice = sys ? { ...sys, ...base, key: '' } : base;
+    const merged: UsbDevice = sys ? { ...sys, ...base } : base;
     merged.key = deviceKey(merged);
     return merged;
   }
@@ -263,7 +256,7 @@ export class DevfsSource implements DeviceSource {
   private async watchNearestAncestor(): Promise<void> {
     let dir = dirname(this.busRoot);
     for (;;) {
-      const ino = await inode(dir);
+      const ino = await dirInode(dir);
       if (!this.listener) return;
       if (ino !== undefined) {
         for (const path of [...this.watchers.keys()]) if (path !== dir) this.unwatch(path);
@@ -302,29 +295,5 @@ export class DevfsSource implements DeviceSource {
     this.watchers.delete(path);
     entry.watcher.removeAllListeners('change');
     entry.watcher.close();
-  }
-}
-
-async function inode(path: string): Promise<number | undefined> {
-  try {
-    const s = await stat(path);
-    return s.isDirectory() ? s.ino : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/**
- * Reads at most READ_LIMIT bytes. Opening a usbfs node for reading claims nothing (usbdev_open only
- * autoresumes the device), so this is safe while another process has the device open.
- */
-async function readHead(path: string): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(READ_LIMIT);
-    const { bytesRead } = await fh.read(buf, 0, READ_LIMIT, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
   }
 }
