@@ -266,8 +266,9 @@ export class Session<H = unknown> {
             { state: event.state, previous: event.previous, reason: event.reason },
             `session ${event.state}`,
           );
-          this.opts.emit('session.state', { target, ...rest });
+          // Waiters first: a throwing listener must not leave stop() pending forever.
           if (event.state === 'stopped') for (const w of this.stopWaiters.splice(0)) w();
+          this.opts.emit('session.state', { target, ...rest });
           return;
         }
         case 'reconnect.attempt':

@@ -231,4 +231,35 @@ describe('Session', () => {
       expect(session.snapshot().state).toBe('stopped');
     }
   });
+
+  it('applies configured jitter to the retry delay it reports and waits', async () => {
+    const { clock, driver, session, of } = setup({ backoff: { jitter: 0.5 }, random: () => 1 });
+    driver.open_.push({ kind: 'fail' });
+    session.start([device(4)]);
+    await clock.advance(0);
+    expect(of('reconnect.failed')[0]?.retryInMs).toBe(125);
+    await clock.advance(125);
+    expect(session.snapshot().state).toBe('up');
+    await session.stop();
+  });
+
+  it('keeps working when an event listener throws', async () => {
+    const clock = new FakeClock();
+    const driver = new FakeDriver(clock, 0); // probeIntervalMs 0: no probe timers at all
+    const session = new Session<FakeHandle>({
+      target: { vid: '1209', pid: '0001' },
+      driver,
+      clock,
+      log: silentLogger(),
+      emit: () => {
+        throw new Error('listener bug');
+      },
+    });
+    session.start([device(4)]);
+    await clock.advance(0);
+    expect(session.snapshot()).toMatchObject({ state: 'up', stats: { ok: 1 } });
+    expect(clock.pendingCount).toBe(0);
+    await session.stop();
+    expect(driver.openHandles.size).toBe(0);
+  });
 });
