@@ -2,7 +2,7 @@
 // with `@@LAB {json}` lines; background processes stream their output as events. Every event carries `t`, the
 // guest's CLOCK_MONOTONIC in ms (process.hrtime), the clock /dev/kmsg and udevadm monitor timestamps use too.
 import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
+import { createReadStream, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 const mono = () => Number(process.hrtime.bigint()) / 1e6;
@@ -77,18 +77,29 @@ const ops = {
   /** Streams the kernel's USB log lines with their own timestamps (µs since boot) from /dev/kmsg. */
   kmsg: () => {
     if (procs.has('kmsg')) return {};
-    const start = mono() * 1000;
+    // Skip the boot log, with slack: the kmsg clock runs tens of ms behind CLOCK_MONOTONIC here.
+    const start = (mono() - 5000) * 1000;
     const stream = createReadStream('/dev/kmsg');
     procs.set('kmsg', { kill: () => stream.destroy() });
     stream.on('data', (chunk) => {
       for (const rec of chunk.toString().split('\n')) {
         const m = rec.match(/^(\d+),(\d+),(\d+),[^;]*;(.*)$/);
         if (!m || Number(m[3]) < start) continue;
-        if (/usb|USB|dummy_hcd|gadget/.test(m[4])) send({ ev: 'kmsg', ts: Number(m[3]) / 1000, msg: m[4] });
+        if (/usb|USB|dummy_hcd|gadget|replug-lab/.test(m[4])) send({ ev: 'kmsg', ts: Number(m[3]) / 1000, msg: m[4] });
       }
     });
     stream.on('error', (e) => send({ ev: 'kmsg-error', error: String(e) }));
     return {};
+  },
+
+  /** Writes a tagged line to /dev/kmsg between two CLOCK_MONOTONIC reads (see LabContext.syncKmsg). */
+  kmsgsync: () => {
+    const tag = Math.random().toString(36).slice(2, 10);
+    const before = mono();
+    // Without the newline the kernel holds the record open for a continuation and /dev/kmsg delays it.
+    writeFileSync('/dev/kmsg', `replug-lab sync ${tag}\n`);
+    const after = mono();
+    return { tag, before, after };
   },
 };
 

@@ -1,0 +1,14 @@
+// The scenarios `npm run test:lab` runs, in order. A scenario is
+//   { name, runtimes: ['native' | 'container', ...], describe,
+//     setup(ctx, st), cycle(ctx, st, i), check(ctx, st) -> [{ runtime, cycles, reconnects, ok, problems, ... }],
+//     teardown(ctx, st) }
+// where ctx is a LabContext (lib/context.mjs) on the booted VM and st is the scenario's own state object.
+// Agent scenarios (replug agent natively and in the container, publishing to a broker in the VM, collected by
+// `replug watch --json`) are added here the same way; see README.md.
+import { controlScenario } from './control.mjs';
+import { detectScenario } from './detect.mjs';
+import { gadgetScenario } from './gadget.mjs';
+
+export function scenarios() {
+  return [detectScenario('kbd'), detectScenario('storage'), detectScenario('serial'), gadgetScenario(), controlScenario('kbd')];
+}
