@@ -19,9 +19,11 @@ function failure(code, message, cause) {
 // usb@3 errors carry the OS error in the message; see src/usb/access.ts for the full mapping.
 function classify(err, what) {
   const text = String(err?.message ?? err);
-  if (/os error (13|1)\b|permission denied/i.test(text)) return failure('REPLUG_USB_ACCESS', `${what}: ${text}`, err);
+  if (/os error (13|1)\b|permission denied/i.test(text))
+    return failure('REPLUG_USB_ACCESS', `${what}: ${text}`, err);
   if (/os error 16\b|busy/i.test(text)) return failure('REPLUG_USB_BUSY', `${what}: ${text}`, err);
-  if (/os error 19\b|no such device|disconnected/i.test(text)) return failure('REPLUG_USB_GONE', `${what}: ${text}`, err);
+  if (/os error 19\b|no such device|disconnected/i.test(text))
+    return failure('REPLUG_USB_GONE', `${what}: ${text}`, err);
   if (/cancel|timed? ?out/i.test(text)) return failure('REPLUG_USB_TIMEOUT', `${what}: ${text}`, err);
   return failure('REPLUG_USB_IO', `${what}: ${text}`, err);
 }
@@ -31,10 +33,7 @@ function abortable(promise, signal) {
   return new Promise((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
-      (e) => (signal.removeEventListener('abort', onAbort), reject(e)),
-    );
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
   });
 }
 
@@ -42,7 +41,8 @@ async function loopback(dev, timeoutMs, signal) {
   const pattern = randomFillSync(new Uint8Array(SIZE));
   try {
     const out = await abortable(dev.transferOut(OUT_EP, pattern, timeoutMs), signal);
-    if (out.status !== 'ok' || out.bytesWritten !== SIZE) throw failure('REPLUG_USB_IO', `bulk OUT ${out.status}, ${out.bytesWritten} bytes`);
+    if (out.status !== 'ok' || out.bytesWritten !== SIZE)
+      throw failure('REPLUG_USB_IO', `bulk OUT ${out.status}, ${out.bytesWritten} bytes`);
     const back = await abortable(dev.transferIn(IN_EP, SIZE, timeoutMs), signal);
     if (back.status !== 'ok' || !back.data) throw failure('REPLUG_USB_IO', `bulk IN ${back.status}`);
     const got = new Uint8Array(back.data.buffer, back.data.byteOffset, back.data.byteLength);
@@ -70,7 +70,8 @@ export default function createBulkLoopbackDriver({ options = {} } = {}) {
       if (!dev) throw failure('REPLUG_USB_GONE', `no device at bus ${device.bus} address ${device.address}`);
       try {
         await abortable(dev.open(), ctx.signal);
-        if (dev.configuration?.configurationValue !== 1) await abortable(dev.selectConfiguration(1), ctx.signal);
+        if (dev.configuration?.configurationValue !== 1)
+          await abortable(dev.selectConfiguration(1), ctx.signal);
         await abortable(dev.claimInterface(0), ctx.signal);
         await loopback(dev, timeoutMs, ctx.signal);
       } catch (err) {

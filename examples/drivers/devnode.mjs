@@ -18,7 +18,8 @@ function failure(code, message, cause) {
 
 function fromFsError(err, node) {
   if (err?.code === 'ENOENT') return failure('REPLUG_USB_GONE', `${node} is gone`, err);
-  if (err?.code === 'EACCES' || err?.code === 'EPERM') return failure('REPLUG_USB_ACCESS', `${node} is not readable`, err);
+  if (err?.code === 'EACCES' || err?.code === 'EPERM')
+    return failure('REPLUG_USB_ACCESS', `${node} is not readable`, err);
   return failure('REPLUG_USB_IO', `${node}: ${err?.message ?? err}`, err);
 }
 
@@ -51,7 +52,10 @@ export default function createDevnodeDriver({ options = {} } = {}) {
       }
       if (ctx.signal.aborted) throw ctx.signal.reason;
       if (ids && (ids.vid !== device.vid || ids.pid !== device.pid)) {
-        throw failure('REPLUG_USB_IDENTITY_MISMATCH', `${node} holds ${ids.vid}:${ids.pid}, expected ${device.vid}:${device.pid}`);
+        throw failure(
+          'REPLUG_USB_IDENTITY_MISMATCH',
+          `${node} holds ${ids.vid}:${ids.pid}, expected ${device.vid}:${device.pid}`,
+        );
       }
       ctx.log.debug({ node }, 'devnode session open');
       return { node };
