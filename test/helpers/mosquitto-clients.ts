@@ -86,6 +86,10 @@ export function mosquittoPub(
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const done = collect(child, options.timeoutMs ?? 10_000);
+  // When the broker refuses the connection, mosquitto_pub exits before reading stdin and the write fails
+  // with EPIPE. Without a listener that 'error' is unhandled and crashes the test run; the exit code and
+  // stderr collected above already tell what happened.
+  child.stdin?.on('error', () => undefined);
   child.stdin?.end(options.stdin ?? '');
   return done;
 }
