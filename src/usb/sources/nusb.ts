@@ -114,6 +114,7 @@ export class NusbSource implements DeviceSource {
   private usb: UsbModule | undefined;
   private listening = false;
   private timer: TimerHandle | undefined;
+  private checking: Promise<void> | undefined;
   private lastStatus: string | undefined;
   private readonly known = new Map<string, UsbDevice>();
   private readonly onConnect: NusbListener = (ev) => this.report('added', ev.device);
@@ -140,7 +141,13 @@ export class NusbSource implements DeviceSource {
       });
       return; // a broken binary does not heal itself: no retry loop
     }
-    await this.check();
+    this.checking = this.check();
+    await this.checking;
+  }
+
+  /** Resolves when the bus check in flight (if any) is done: tests driving a fake clock await it. */
+  async idle(): Promise<void> {
+    await this.checking;
   }
 
   async stop(): Promise<void> {
@@ -179,7 +186,7 @@ export class NusbSource implements DeviceSource {
     if (!this.listener) return;
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
-      void this.check();
+      this.checking = this.check();
     }, this.options.busPollMs ?? 1000);
   }
 

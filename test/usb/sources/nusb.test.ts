@@ -95,6 +95,7 @@ describe('NusbSource', () => {
     usb.devices = [probe];
     await tree.createBus();
     await clock.advance(500);
+    await source.idle(); // the check does real fs I/O: the fake clock's flush may not cover it under load
     expect(usb.listenerTotal).toBe(2);
     expect(rec.statuses.at(-1)?.state).toBe('active');
     expect(rec.summary()).toEqual(['added 1-7']);
@@ -104,6 +105,7 @@ describe('NusbSource', () => {
     // Bus gone again: listeners off, devices removed, one status.
     await tree.removeBus();
     await clock.advance(500);
+    await source.idle();
     expect(usb.listenerTotal).toBe(0);
     expect(rec.summary().slice(3)).toEqual(['removed 1-8']);
     await source.stop();
@@ -141,6 +143,7 @@ describe('NusbSource', () => {
     expect(usb.listenerTotal).toBe(0);
     usb.failGetDevices = false;
     await clock.advance(100);
+    await source.idle();
     expect(rec.statuses.at(-1)?.state).toBe('active');
   });
 
