@@ -156,8 +156,10 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     if (!this.running) return;
     this.status.set(name, status);
     this.safeEmit('source.status', { source: name, status });
-    const all = [...this.status.values()];
-    if (all.some((s) => s.state === 'starting')) return;
+    // The uevent source listens to the kernel, not to a bus: it stays active on a bus-less host, so it
+    // has no say in whether a bus exists.
+    const all = [...this.status].filter(([n]) => n !== 'uevent').map(([, s]) => s);
+    if (all.length === 0 || all.some((s) => s.state === 'starting')) return;
     const noBus = all.find((s) => s.state === 'unavailable' && s.code === ErrorCodes.NO_USB_BUS);
     if (all.every((s) => s.state === 'unavailable') && noBus?.state === 'unavailable') {
       if (this.bus !== 'absent') {

@@ -165,7 +165,8 @@ describe('UsbWatcher', () => {
       clock,
       initialStatus: { state: 'unavailable', code: ErrorCodes.SOURCE_UNAVAILABLE, reason: 'disabled' },
     });
-    const watcher = new UsbWatcher({ sources: [devfs, sysfs, nusb], clock });
+    const uevent = new FakeSource('uevent', { clock }); // active without a bus: it hears the kernel
+    const watcher = new UsbWatcher({ sources: [devfs, sysfs, nusb, uevent], clock });
     stopMe = watcher;
     const bus: UsbBusState[] = [];
     watcher.on('usb.bus', (b) => bus.push(b));
