@@ -1,0 +1,154 @@
+/**
+ * The fleet view as text: `renderFrame(state, {width, color, now}) -> string`, pure, so the live screen,
+ * `--once` and the tests share it. Grouped by broker, then runtime; inside a group the agents that need
+ * attention (offline, a target not up, a failed reconnect) come first, so on a long list the problem is on
+ * screen. One row per target (an agent without targets gets one row).
+ */
+import type { TargetStatePayload } from '../mqtt/payloads.js';
+import { type Cell, type Column, fitLine, layoutTable, paint, type Style } from './table.js';
+import type { AgentState, FleetState } from './types.js';
+import { WARNING_REASONS } from './types.js';
+
+export interface RenderOptions {
+  width: number;
+  color: boolean;
+  /** Wall clock (ms) for ages like "3s ago". */
+  now: number;
+  /** Brokers to list even without agents, with their link state (e.g. "unreachable: ECONNREFUSED"). */
+  brokers?: readonly { url: string; state: string; ok: boolean }[];
+}
+
+const COLUMNS: readonly Column[] = [
+  { header: 'AGENT', priority: 1, min: 6, max: 24 },
+  { header: 'STATUS', priority: 1 },
+  { header: 'TARGET', priority: 2, min: 9, max: 28 },
+  { header: 'SESSION', priority: 2 },
+  { header: 'RECONN', priority: 3, align: 'right' },
+  { header: 'OK%', priority: 3, align: 'right' },
+  { header: 'P50/P95', priority: 4, align: 'right' },
+  { header: 'NETNS/UDEV/DEV', priority: 6 },
+  { header: 'USB', priority: 5, align: 'right' },
+  { header: 'SOURCES', priority: 5, max: 24 },
+  { header: 'LAST EVENT', priority: 7, min: 10, max: 48 },
+];
+
+export function renderFrame(state: FleetState, o: RenderOptions): string {
+  const agents = [...state.agents.values()];
+  const online = agents.filter((a) => a.status?.state === 'online').length;
+  const lines = [
+    paint(
+      `replug watch · ${agents.length} agents · ${online} online · ${agents.length - online} offline/unknown`,
+      'bold',
+      o.color,
+    ),
+  ];
+  const brokers = new Map<string, AgentState[]>();
+  for (const b of o.brokers ?? []) brokers.set(b.url, []);
+  for (const a of agents) brokers.set(a.broker, [...(brokers.get(a.broker) ?? []), a]);
+  for (const [url, list] of [...brokers].sort(([x], [y]) => (x < y ? -1 : 1))) {
+    const link = o.brokers?.find((b) => b.url === url);
+    lines.push(paint(`${url}${link ? `  (${link.state})` : ''}`, link && !link.ok ? 'red' : 'cyan', o.color));
+    const byRuntime = new Map<string, AgentState[]>();
+    for (const a of list) byRuntime.set(runtimeLabel(a), [...(byRuntime.get(runtimeLabel(a)) ?? []), a]);
+    for (const [rt, group] of [...byRuntime].sort(([x], [y]) => (x < y ? -1 : 1))) {
+      lines.push(` ${paint(rt, 'bold', o.color)}`);
+      const rows = group.sort(byAttention).flatMap((a) => agentRows(a, o.now));
+      lines.push(...layoutTable(COLUMNS, rows, o.width, o.color, 2));
+    }
+  }
+  if (agents.length === 0) lines.push('no agents yet (waiting for retained replug/+/status)');
+  lines.push(warningLine(state, o.color));
+  return lines.map((l) => fitLine(l, o.width)).join('\n');
+}
+
+/** e.g. `docker (container-hostnet)` or `native`. */
+function runtimeLabel(a: AgentState): string {
+  const rt = a.info?.runtime;
+  if (!rt) return 'runtime unknown';
+  return rt.label && rt.label !== rt.kind ? `${rt.kind} (${rt.label})` : rt.kind;
+}
+
+export function needsAttention(a: AgentState): number {
+  if (a.status?.state !== 'online') return 0;
+  const targets = Object.values(a.targets);
+  if (targets.some((t) => t.state !== 'up')) return 1;
+  if (targets.some((t) => t.lastOutcome === 'failed')) return 2;
+  return 3;
+}
+
+function byAttention(a: AgentState, b: AgentState): number {
+  return needsAttention(a) - needsAttention(b) || (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0);
+}
+
+function agentRows(a: AgentState, now: number): Cell[][] {
+  const status = a.status;
+  const statusCell: Cell = status
+    ? {
+        text: `${status.state} s${status.session}${a.staleWills ? ` (${a.staleWills} late will)` : ''}`,
+        style: status.state === 'online' ? 'green' : 'red',
+      }
+    : { text: 'unknown', style: 'yellow' };
+  const rt = a.info?.runtime;
+  const facts = rt ? `${rt.netns}/${rt.udev ? 'udev' : 'no-udev'}/${rt.devfs}` : '';
+  const sources = (a.info?.sources ?? [])
+    .map((s) => (s.state === 'active' ? s.name : `-${s.name}`))
+    .join(' ');
+  const last = a.lastEvent ? `${a.lastEvent.summary} ${age(now - a.lastEvent.ts)}` : '';
+  const head: Cell[] = [
+    { text: `${status?.state === 'online' ? '●' : '○'} ${a.agent}`, style: statusCell.style },
+    statusCell,
+  ];
+  const tail: Cell[] = [
+    { text: facts },
+    { text: a.devices ? String(a.devices.count) : '' },
+    { text: sources },
+    { text: last, style: 'dim' },
+  ];
+  const targets = Object.values(a.targets).sort((x, y) => (x.target < y.target ? -1 : 1));
+  if (targets.length === 0)
+    return [[...head, { text: '' }, { text: '' }, { text: '' }, { text: '' }, { text: '' }, ...tail]];
+  return targets.map((t, i) => [
+    ...(i === 0 ? head : [{ text: '' }, { text: '' }]),
+    ...targetCells(t),
+    ...(i === 0 ? tail : []),
+  ]);
+}
+
+function targetCells(t: TargetStatePayload): Cell[] {
+  const r = t.reconnects;
+  const style: Style = t.state === 'up' ? 'green' : t.state === 'backoff' ? 'red' : 'yellow';
+  const rate = r.count > 0 ? `${Math.round((100 * r.ok) / r.count)}%` : '';
+  const lat = r.p50Ms === null ? '' : `${fmtMs(r.p50Ms)}/${fmtMs(r.p95Ms)}`;
+  return [
+    { text: t.target },
+    { text: t.state + (t.lastError ? ` ${t.lastError.code.replace(/^REPLUG_/, '')}` : ''), style },
+    { text: String(r.count) },
+    { text: rate, style: r.failed > 0 ? 'red' : undefined },
+    { text: lat },
+  ];
+}
+
+function fmtMs(ms: number | null): string {
+  if (ms === null) return '-';
+  return ms >= 10_000 ? `${Math.round(ms / 1000)}s` : `${Math.round(ms)}ms`;
+}
+
+export function age(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m ago`;
+  return `${Math.floor(s / 3600)}h ago`;
+}
+
+function warningLine(state: FleetState, color: boolean): string {
+  const counts = WARNING_REASONS.map((r) => [r, state.counters.rejected[r]] as const).filter(
+    ([, n]) => n > 0,
+  );
+  if (counts.length === 0) return paint(`warnings: none · ${state.counters.received} messages`, 'dim', color);
+  const total = counts.reduce((s, [, n]) => s + n, 0);
+  const last = state.warnings.at(-1);
+  const text = `warnings: ${total} (${counts.map(([r, n]) => `${r} ${n}`).join(', ')})${
+    last ? ` · last: ${last.reason} on ${last.topic}` : ''
+  }`;
+  return paint(text, 'yellow', color);
+}
