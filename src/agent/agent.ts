@@ -9,7 +9,6 @@ import { join } from 'node:path';
 import { type RunningBroker, startBroker } from '../../broker/broker.js';
 import type { AgentConfig } from '../config/agent.js';
 import { runtimeReport } from '../doctor/index.js';
-import { ErrorCodes } from '../errors.js';
 import type { AgentEventName, AgentEvents } from '../events.js';
 import type { Logger } from '../log.js';
 import { createPublisher, type Publisher } from '../mqtt/publisher.js';
@@ -171,17 +170,12 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     for (const name of ['device.added', 'device.removed', 'device.detection', 'source.status'] as const) {
       watcher.on(name, ((data: unknown) => events.emit(name, data as never)) as never);
     }
-    // "No USB bus" is normal (this CI machine has none): say it once, not once per source, and say
-    // when a bus appears. Sources that read the kernel (uevent) stay active without a bus.
-    const noBus = new Set<string>();
-    watcher.on('source.status', ({ source, status }) => {
-      if (status.state === 'unavailable' && status.code === ErrorCodes.NO_USB_BUS) {
-        if (noBus.size === 0)
-          log.warn(`${status.reason}; replug keeps running and starts watching when a bus appears`);
-        noBus.add(source);
-      } else if (status.state === 'active' && noBus.delete(source) && noBus.size === 0) {
-        log.info('a USB bus appeared; watching it');
-      }
+    // "No USB bus" is normal (a VM, this CI machine): the watcher says it once for all sources, and
+    // again when a bus appears.
+    watcher.on('usb.bus', (state) => {
+      if (!state.present)
+        log.warn(`${state.reason}; replug keeps running and starts watching when a bus appears`);
+      else log.info('a USB bus appeared; watching it');
     });
     const publishDevices = () => publisher.setDevices(watcher.current());
     watcher.on('device.added', publishDevices);
