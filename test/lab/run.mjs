@@ -19,6 +19,8 @@ const { values: opts } = parseArgs({
     smp: { type: 'string', default: process.env.REPLUG_LAB_SMP ?? '2' },
     'detect-timeout': { type: 'string', default: '10000' },
     'no-build': { type: 'boolean', default: false },
+    /** Whole-run watchdog: a hung guest must fail the run, never hang CI. */
+    timeout: { type: 'string', default: process.env.REPLUG_LAB_TIMEOUT ?? '1500' },
   },
 });
 const cycles = Number(opts.cycles);
@@ -116,6 +118,12 @@ async function main() {
   console.log(`${passed} passed, ${results.length - passed} failed`);
   return failed ? 1 : 0;
 }
+
+const watchdog = setTimeout(() => {
+  console.error(`lab failed: no result within ${opts.timeout} s (--timeout)`);
+  process.exit(1); // vm.mjs kills QEMU on exit
+}, Number(opts.timeout) * 1000);
+watchdog.unref();
 
 try {
   process.exitCode = await main();

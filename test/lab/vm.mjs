@@ -139,9 +139,15 @@ export class Vm extends EventEmitter {
       for (const [, w] of this.#waiters) w.reject(new Error(`QEMU exited (${code ?? signal})`));
       this.#waiters.clear();
     });
-    // Never leave QEMU behind, whatever happens to the harness.
+    // Never leave QEMU behind, whatever happens to the harness: normal exit, Ctrl-C, a CI runner's TERM.
     const kill = () => this.#child.kill('SIGKILL');
     process.once('exit', kill);
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+      process.once(sig, () => {
+        kill();
+        process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1));
+      });
+    }
     this.#child.stderr.setEncoding('utf8').on('data', (d) => this.consoleLog.push(`[qemu] ${d}`));
     createInterface({ input: this.#child.stdout }).on('line', (raw) => this.#onLine(raw));
     this.qmp = await Qmp.connect(qmpPath, 30000);
