@@ -26,10 +26,10 @@ const COLUMNS: readonly Column[] = [
   { header: 'RECONN', priority: 3, align: 'right' },
   { header: 'OK%', priority: 3, align: 'right' },
   { header: 'P50/P95', priority: 4, align: 'right' },
-  { header: 'NETNS/UDEV/DEV', priority: 6 },
+  { header: 'RUNTIME FACTS', priority: 8 },
   { header: 'USB', priority: 5, align: 'right' },
   { header: 'SOURCES', priority: 5, max: 24 },
-  { header: 'LAST EVENT', priority: 7, min: 10, max: 48 },
+  { header: 'LAST EVENT', priority: 7, min: 16, max: 48 },
 ];
 
 export function renderFrame(state: FleetState, o: RenderOptions): string {
@@ -51,7 +51,10 @@ export function renderFrame(state: FleetState, o: RenderOptions): string {
     const byRuntime = new Map<string, AgentState[]>();
     for (const a of list) byRuntime.set(runtimeLabel(a), [...(byRuntime.get(runtimeLabel(a)) ?? []), a]);
     for (const [rt, group] of [...byRuntime].sort(([x], [y]) => (x < y ? -1 : 1))) {
-      lines.push(` ${paint(rt, 'bold', o.color)}`);
+      // Facts shared by the whole group go in its heading, so a narrow terminal still shows them.
+      const facts = new Set(group.map(factsOf));
+      const shared = facts.size === 1 && !facts.has('') ? ` · ${[...facts][0]}` : '';
+      lines.push(` ${paint(rt, 'bold', o.color)}${shared}`);
       const rows = group.sort(byAttention).flatMap((a) => agentRows(a, o.now));
       lines.push(...layoutTable(COLUMNS, rows, o.width, o.color, 2));
     }
@@ -66,6 +69,12 @@ function runtimeLabel(a: AgentState): string {
   const rt = a.info?.runtime;
   if (!rt) return 'runtime unknown';
   return rt.label && rt.label !== rt.kind ? `${rt.kind} (${rt.label})` : rt.kind;
+}
+
+/** netns/udev/devfs: the three facts that decide whether replugs can be seen (DESIGN.md, Detection). */
+function factsOf(a: AgentState): string {
+  const rt = a.info?.runtime;
+  return rt ? `netns ${rt.netns}/${rt.udev ? 'udev' : 'no-udev'}/${rt.devfs}` : '';
 }
 
 export function needsAttention(a: AgentState): number {
@@ -88,12 +97,12 @@ function agentRows(a: AgentState, now: number): Cell[][] {
         style: status.state === 'online' ? 'green' : 'red',
       }
     : { text: 'unknown', style: 'yellow' };
-  const rt = a.info?.runtime;
-  const facts = rt ? `${rt.netns}/${rt.udev ? 'udev' : 'no-udev'}/${rt.devfs}` : '';
+  const facts = factsOf(a);
   const sources = (a.info?.sources ?? [])
     .map((s) => (s.state === 'active' ? s.name : `-${s.name}`))
     .join(' ');
-  const last = a.lastEvent ? `${a.lastEvent.summary} ${age(now - a.lastEvent.ts)}` : '';
+  // Age first: when the column is squeezed, how recent matters more than the tail of the summary.
+  const last = a.lastEvent ? `${age(now - a.lastEvent.ts)}: ${a.lastEvent.summary}` : '';
   const head: Cell[] = [
     { text: `${status?.state === 'online' ? '●' : '○'} ${a.agent}`, style: statusCell.style },
     statusCell,

@@ -71,6 +71,14 @@ export function layoutTable(
   while (total(shown, widths) > width) {
     const worst = Math.max(...shown.map((i) => columns[i]!.priority));
     if (worst === 1) break;
+    // A shrinkable column of the lowest priority gives up width before anything is dropped whole.
+    const squeeze = shown.find(
+      (i) => columns[i]!.priority === worst && widths[i]! > (columns[i]!.min ?? widths[i]!),
+    );
+    if (squeeze !== undefined) {
+      widths[squeeze] = Math.max(columns[squeeze]!.min!, widths[squeeze]! - (total(shown, widths) - width));
+      continue;
+    }
     const drop = shown.filter((i) => columns[i]!.priority === worst).pop()!;
     shown = shown.filter((i) => i !== drop);
   }
