@@ -10,7 +10,7 @@ import { agentHelp } from '../agent/help.js';
 import type { Command, CommandContext } from '../cli/context.js';
 import { ExitCode } from '../cli/context.js';
 import { version } from '../cli/main.js';
-import { askLine } from '../cli/prompt.js';
+import { createPrompter } from '../cli/prompt.js';
 import { type AgentConfig, loadAgentConfig } from '../config/agent.js';
 import { createLogger } from '../log.js';
 import { hex4, parseDecimalId } from '../usb/ids.js';
@@ -21,28 +21,31 @@ import { systemClock } from '../util/clock.js';
  * words. An empty answer skips: the agent then watches devices without a target session.
  */
 async function promptForTarget(ctx: CommandContext, config: AgentConfig): Promise<boolean> {
+  const prompter = createPrompter(ctx.stdin, ctx.stdout, ctx.signal);
+  // undefined: skipped (empty answer); null: input ended or Ctrl-C.
   const ask = async (what: 'Vendor' | 'Product'): Promise<number | undefined | null> => {
     for (;;) {
-      const answer = await askLine(
-        ctx.stdin,
-        ctx.stdout,
+      const answer = await prompter.ask(
         `${what} ID not specified in environment. Please enter it (0-65535):`,
-        ctx.signal,
       );
-      if (answer === undefined) return null; // Ctrl-C or stdin closed
+      if (answer === undefined) return null;
       if (answer.trim() === '') return undefined;
       const id = parseDecimalId(answer);
       if (id !== undefined) return id;
       ctx.stderr.write(`replug: "${answer.trim()}" is not a number from 0 to 65535\n`);
     }
   };
-  const vid = await ask('Vendor');
-  if (vid === null) return false;
-  if (vid === undefined) return true;
-  const pid = await ask('Product');
-  if (pid === null) return false;
-  if (pid !== undefined) config.targets.push({ vid: hex4(vid), pid: hex4(pid) });
-  return true;
+  try {
+    const vid = await ask('Vendor');
+    if (vid === null) return false;
+    if (vid === undefined) return true;
+    const pid = await ask('Product');
+    if (pid === null) return false;
+    if (pid !== undefined) config.targets.push({ vid: hex4(vid), pid: hex4(pid) });
+    return true;
+  } finally {
+    prompter.close();
+  }
 }
 
 export const agentCommand: Command = {
