@@ -226,7 +226,14 @@ function prune(a: AgentState, session: number): AgentState {
   if (session <= a.session) return a;
   const targets: Record<string, AgentState['targets'][string]> = Object.create(null);
   for (const [k, t] of Object.entries(a.targets)) if (t.session >= session) targets[k] = t;
-  return { ...a, session, targets };
+  const next = { ...a, session, targets };
+  // A retained offline from an older boot was a late will that overwrote `online` on the broker (a fresh
+  // observer gets it in any order with the newer boot's info): it says nothing about the newer boot.
+  if (a.status?.state === 'offline' && a.status.session < session) {
+    delete next.status;
+    next.staleWills = a.staleWills + 1;
+  }
+  return next;
 }
 
 function clear(a: AgentState, of: string, targetKey: string | undefined): AgentState | undefined {

@@ -83,5 +83,6 @@ export function targetMatcher(specs: readonly string[]): ((topicKey: string) => 
     if (typeof spec === 'string') return spec;
     keys.push({ key: targetTopicKey(spec), exact: spec.serial !== undefined });
   }
+  if (keys.length === 0) return () => true;
   return (topicKey) => keys.some((k) => topicKey === k.key || (!k.exact && topicKey.startsWith(`${k.key}-`)));
 }

@@ -110,6 +110,7 @@ export function subscribe(s: SubscriberSettings, hooks: SubscriberHooks): FleetS
   const targets = clientOptions(s, hooks.readFile);
   const clients: MqttClient[] = [];
   const links: BrokerLink[] = [];
+  let closing = false;
   for (const { url, redacted } of targets) {
     const link: BrokerLink = {
       url: redacted,
@@ -147,6 +148,7 @@ export function subscribe(s: SubscriberSettings, hooks: SubscriberHooks): FleetS
       lastError = errnoOf(err) ?? err.message;
     });
     client.on('close', () => {
+      if (closing) return;
       if (link.state === 'connecting' || link.state === 'connected') {
         const change = link.state === 'connecting' ? 'unreachable' : 'lost';
         link.state = change;
@@ -169,6 +171,7 @@ export function subscribe(s: SubscriberSettings, hooks: SubscriberHooks): FleetS
       }
     },
     async close() {
+      closing = true;
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
     },
   };

@@ -167,3 +167,16 @@ describe('reduce: hostile input', () => {
     expect(s.agents.get(agentId(B, 'raspberrypi'))?.status?.state).toBe('offline');
   });
 });
+
+describe('reduce: a late will already retained', () => {
+  it('an offline of an older boot followed by the newer boot’s info leaves the status unknown, not offline', () => {
+    const s = run([
+      msg('replug/pi/status', buildStatus('offline', 1, T0)),
+      msg('replug/pi/info', infoFor('pi', 2)),
+    ]);
+    const pi = s.agents.get(agentId(A, 'pi'));
+    expect(pi?.status).toBeUndefined();
+    expect(pi?.staleWills).toBe(1);
+    expect(pi?.info?.session).toBe(2);
+  });
+});
