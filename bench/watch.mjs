@@ -63,7 +63,11 @@ async function startBroker() {
     const child = spawn(bin, ['-p', String(port)], { stdio: 'ignore' });
     for (let i = 0; i < 100; i++) {
       const ok = await new Promise((r) => {
-        const c = net.connect(port, '127.0.0.1', () => (c.end(), r(true))).on('error', () => r(false));
+        const c = net.connect(port, '127.0.0.1', () => {
+          c.end();
+          r(true);
+        });
+        c.on('error', () => r(false));
       });
       if (ok) break;
       await sleep(50);
