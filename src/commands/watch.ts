@@ -16,8 +16,8 @@ import { checkExpectations, normalize, targetMatcher } from '../fleet/output.js'
 import { renderFrame } from '../fleet/render.js';
 import { renderCompare } from '../fleet/render-compare.js';
 import { LiveScreen } from '../fleet/screen.js';
-import { type BrokerLink, type SubscriberSettings, subscribe } from '../fleet/subscriber.js';
 import type { FleetMessage } from '../fleet/types.js';
+import { type BrokerLink, type SubscriberSettings, subscribe } from '../mqtt/subscriber.js';
 import { isValidAgentId, parseTopic } from '../mqtt/topics.js';
 import { parseTargetSpec, targetTopicKey } from '../usb/ids.js';
 import { type Clock, systemClock } from '../util/clock.js';

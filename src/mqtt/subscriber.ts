@@ -1,0 +1,177 @@
+/**
+ * One MQTT.js subscriber per broker for `replug watch`. Each link lives on its own: an unreachable or
+ * dropped broker is retried every second while the others keep delivering, and its state changes are
+ * reported once per outage (docs/topics.md "Broker problems"), not per retry.
+ *
+ * It lives in src/mqtt because only src/mqtt and broker/ import the mqtt package (DESIGN.md).
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { ConfigError, errnoOf } from '../errors.js';
+import type { FleetMessage } from '../fleet/types.js';
+import { type Clock, sleep } from '../util/clock.js';
+import { parseBrokerUrl } from './connect.js';
+
+export interface SubscriberSettings {
+  urls: readonly string[];
+  username?: string;
+  password?: string;
+  /** PEM file paths, read at start so a typo fails with one line. */
+  cafile?: string;
+  cert?: string;
+  key?: string;
+  /** Skip server certificate verification (like mosquitto_sub --insecure): lab brokers only. */
+  insecure?: boolean;
+  filters: readonly string[];
+  connectTimeoutMs?: number;
+  reconnectPeriodMs?: number;
+}
+
+export type LinkState = 'connecting' | 'connected' | 'unreachable' | 'lost';
+
+export interface BrokerLink {
+  /** Without credentials: the broker's name in the store, the view and NDJSON. */
+  readonly url: string;
+  state: LinkState;
+  detail: string;
+  /** When the last SUBACK arrived (monotonic ms), undefined before. */
+  subscribedAt: number | undefined;
+  lastMessageAt: number;
+}
+
+export interface SubscriberHooks {
+  clock: Clock;
+  onMessage(message: FleetMessage): void;
+  /** A link changed state in a way worth one line: unreachable, lost, or back after either. */
+  onLink(link: BrokerLink, change: 'unreachable' | 'lost' | 'back'): void;
+  readFile?: (path: string) => Buffer;
+}
+
+export interface FleetSubscriber {
+  readonly links: readonly BrokerLink[];
+  /**
+   * Resolves once every link either had its SUBACK followed by `quietMs` without a message (the retained
+   * census is in, as with `mosquitto_sub --retained-only`) or is unreachable, or when `maxMs` passed.
+   */
+  settled(quietMs: number, maxMs: number, signal?: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Validates every URL and reads TLS files first, reporting every problem at once. */
+export function clientOptions(
+  s: SubscriberSettings,
+  readFile: (path: string) => Buffer = readFileSync,
+): { url: string; redacted: string }[] & { options: IClientOptions } {
+  const problems: string[] = [];
+  const parsed: { url: string; redacted: string }[] = [];
+  for (const text of s.urls) {
+    try {
+      parsed.push({ url: text, redacted: parseBrokerUrl(text).redacted });
+    } catch (err) {
+      problems.push(err instanceof Error ? err.message : String(err));
+    }
+  }
+  const pem = (flag: string, file: string | undefined) => {
+    if (file === undefined) return undefined;
+    try {
+      return readFile(file);
+    } catch (err) {
+      problems.push(`cannot read ${flag} ${file} (${errnoOf(err) ?? String(err)})`);
+      return undefined;
+    }
+  };
+  const ca = pem('--cafile', s.cafile);
+  const cert = pem('--cert', s.cert);
+  const key = pem('--key', s.key);
+  if ((cert === undefined) !== (key === undefined) && problems.length === 0) {
+    problems.push('--cert and --key go together');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  const options: IClientOptions = {
+    protocolVersion: 4,
+    clean: true,
+    keepalive: 30,
+    connectTimeout: s.connectTimeoutMs ?? 5000,
+    reconnectPeriod: s.reconnectPeriodMs ?? 1000,
+    resubscribe: true,
+    ...(s.username !== undefined ? { username: s.username } : {}),
+    ...(s.password !== undefined ? { password: s.password } : {}),
+    ...(ca ? { ca } : {}),
+    ...(cert ? { cert } : {}),
+    ...(key ? { key } : {}),
+    rejectUnauthorized: !s.insecure,
+  };
+  return Object.assign(parsed, { options });
+}
+
+export function subscribe(s: SubscriberSettings, hooks: SubscriberHooks): FleetSubscriber {
+  const targets = clientOptions(s, hooks.readFile);
+  const clients: MqttClient[] = [];
+  const links: BrokerLink[] = [];
+  let closing = false;
+  for (const { url, redacted } of targets) {
+    const link: BrokerLink = {
+      url: redacted,
+      state: 'connecting',
+      detail: 'connecting',
+      subscribedAt: undefined,
+      lastMessageAt: 0,
+    };
+    links.push(link);
+    const clientId = `replug-watch-${randomBytes(4).toString('hex')}`;
+    const client = mqtt.connect(url, { ...targets.options, clientId });
+    clients.push(client);
+    let lastError = '';
+    client.on('connect', () => {
+      const wasDown = link.state === 'unreachable' || link.state === 'lost';
+      link.state = 'connected';
+      link.detail = 'connected';
+      // QoS 0: the watcher only observes; a PUBACK per message would halve throughput for nothing.
+      client.subscribe([...s.filters], { qos: 0 }, (err) => {
+        if (!err) link.subscribedAt = hooks.clock.monotonic();
+      });
+      if (wasDown) hooks.onLink(link, 'back');
+    });
+    client.on('message', (topic, payload, packet) => {
+      link.lastMessageAt = hooks.clock.monotonic();
+      hooks.onMessage({
+        broker: redacted,
+        topic,
+        payload,
+        retained: packet.retain,
+        receivedAt: hooks.clock.now(),
+      });
+    });
+    client.on('error', (err) => {
+      lastError = errnoOf(err) ?? err.message;
+    });
+    client.on('close', () => {
+      if (closing) return;
+      if (link.state === 'connecting' || link.state === 'connected') {
+        const change = link.state === 'connecting' ? 'unreachable' : 'lost';
+        link.state = change;
+        link.detail = `${change}${lastError ? `: ${lastError}` : ''}`;
+        link.subscribedAt = undefined;
+        hooks.onLink(link, change);
+      }
+    });
+  }
+  return {
+    links,
+    async settled(quietMs, maxMs, signal) {
+      const start = hooks.clock.monotonic();
+      const done = (l: BrokerLink) =>
+        l.state === 'unreachable' ||
+        (l.subscribedAt !== undefined &&
+          hooks.clock.monotonic() - Math.max(l.subscribedAt, l.lastMessageAt) >= quietMs);
+      while (!links.every(done) && hooks.clock.monotonic() - start < maxMs && !signal?.aborted) {
+        await sleep(hooks.clock, Math.min(25, quietMs)).catch(() => undefined);
+      }
+    },
+    async close() {
+      closing = true;
+      await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
+    },
+  };
+}
