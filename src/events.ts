@@ -56,3 +56,19 @@ export interface AgentEvents {
 }
 
 export type AgentEventName = keyof AgentEvents;
+
+/** Every event name, in one list: the agent publishes these and `replug watch` knows these. */
+export const AGENT_EVENT_NAMES = [
+  'device.added',
+  'device.removed',
+  'device.detection',
+  'source.status',
+  'session.state',
+  'reconnect.attempt',
+  'reconnect.succeeded',
+  'reconnect.failed',
+] as const satisfies readonly AgentEventName[];
+
+// Fails to compile when an event is added to AgentEvents but not to the list above.
+type Missing = Exclude<AgentEventName, (typeof AGENT_EVENT_NAMES)[number]>;
+export const allEventNamesListed: Missing extends never ? true : never = true;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { type RunningBroker, startBroker } from '../../broker/broker.js';
 import type { AgentConfig } from '../config/agent.js';
 import { runtimeReport } from '../doctor/index.js';
-import type { AgentEventName, AgentEvents } from '../events.js';
+import { AGENT_EVENT_NAMES, type AgentEvents } from '../events.js';
 import type { Logger } from '../log.js';
 import { createPublisher, type Publisher } from '../mqtt/publisher.js';
 import type { RunningRelay } from '../relay/relay.js';
@@ -52,17 +52,6 @@ export interface RunningAgent {
   readonly stateDir: string;
   stop(): Promise<void>;
 }
-
-const PUBLISHED_EVENTS: AgentEventName[] = [
-  'device.added',
-  'device.removed',
-  'device.detection',
-  'source.status',
-  'session.state',
-  'reconnect.attempt',
-  'reconnect.succeeded',
-  'reconnect.failed',
-];
 
 export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<RunningAgent> {
   const { clock, log } = deps;
@@ -149,7 +138,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     cleanups.push(() => publisher.stop());
 
     // Every agent event goes to MQTT through the durable queue.
-    for (const name of PUBLISHED_EVENTS) {
+    for (const name of AGENT_EVENT_NAMES) {
       const fn = (data: AgentEvents[typeof name][0]) => {
         try {
           publisher.publishEvent(name, data as never);

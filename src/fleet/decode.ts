@@ -3,6 +3,8 @@
  * hostile: anyone allowed to publish under replug/# (a broken agent, a fuzzer, a misconfigured bridge) must
  * not crash `replug watch` or touch another agent's state.
  */
+
+import { AGENT_EVENT_NAMES } from '../events.js';
 import type { PayloadKind } from '../mqtt/schema.js';
 import { validatePayload } from '../mqtt/schema.js';
 import { parseTopic } from '../mqtt/topics.js';
@@ -13,16 +15,7 @@ import type { Accepted, RejectReason } from './types.js';
 export const DEFAULT_MAX_PAYLOAD_BYTES = 256 * 1024;
 
 /** Event types this build understands; docs/topics.md: consumers ignore the others. */
-export const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set([
-  'device.added',
-  'device.removed',
-  'device.detection',
-  'source.status',
-  'session.state',
-  'reconnect.attempt',
-  'reconnect.succeeded',
-  'reconnect.failed',
-]);
+export const KNOWN_EVENT_TYPES: ReadonlySet<string> = new Set(AGENT_EVENT_NAMES);
 
 export type Decoded =
   | { ok: true; value: Accepted }

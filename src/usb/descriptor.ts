@@ -6,7 +6,9 @@
  * Never throws: the node may be empty or short while the kernel or udev is still setting it up, or hold
  * garbage on a broken fake; callers get a typed failure and decide whether to retry.
  */
+
 import { hex4 } from './ids.js';
+import { deviceKey, type UsbDevice } from './types.js';
 
 export const DEVICE_DESCRIPTOR_LENGTH = 18;
 const DESCRIPTOR_TYPE_DEVICE = 1;
@@ -94,4 +96,23 @@ function parseConfigurations(rest: Buffer): number[] {
     offset += total;
   }
   return values;
+}
+
+/** The identity a usbfs node alone gives (no strings, no port path: those live in sysfs). */
+export function deviceFromDescriptor(
+  d: DeviceDescriptor,
+  where: { bus: number; address: number; devNode?: string },
+): UsbDevice {
+  const device: UsbDevice = {
+    key: '',
+    vid: d.vid,
+    pid: d.pid,
+    bus: where.bus,
+    address: where.address,
+    bcdDevice: d.bcdDevice,
+    deviceClass: d.deviceClass,
+    ...(where.devNode ? { devNode: where.devNode } : {}),
+  };
+  device.key = deviceKey(device);
+  return device;
 }

@@ -7,10 +7,10 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoOf } from '../errors.js';
-import { parseDeviceDescriptor } from './descriptor.js';
+import { deviceFromDescriptor, parseDeviceDescriptor } from './descriptor.js';
 import { readNodeHead } from './devfs-read.js';
 import { devNodePath, listSysfsDevices, noBusReason } from './sysfs-read.js';
-import { deviceKey, type UsbDevice } from './types.js';
+import type { UsbDevice } from './types.js';
 
 export type NodeState = 'ok' | 'missing' | 'unreadable' | 'bad-descriptor';
 
@@ -49,17 +49,7 @@ export async function collectListing(options: ListingOptions): Promise<Listing> 
     const node = await probeNode(path);
     const desc = node.state === 'ok' ? parseDeviceDescriptor(await readNodeHead(path, 64)) : undefined;
     if (!desc?.ok) continue; // a node we cannot identify has nothing to show
-    const d = desc.descriptor;
-    const device: UsbDevice = {
-      key: '',
-      vid: d.vid,
-      pid: d.pid,
-      bus,
-      address,
-      bcdDevice: d.bcdDevice,
-      deviceClass: d.deviceClass,
-    };
-    device.key = deviceKey(device);
+    const device = deviceFromDescriptor(desc.descriptor, { bus, address });
     devices.push({ ...device, devNode: path, rootHub: address === 1, from: 'devfs', node });
   }
   devices.sort((a, b) => a.bus - b.bus || a.address - b.address);

@@ -14,7 +14,7 @@ import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, errnoOf } from '../../errors.js';
 import { type Clock, sleep, systemClock } from '../../util/clock.js';
-import { parseDeviceDescriptor } from '../descriptor.js';
+import { deviceFromDescriptor, parseDeviceDescriptor } from '../descriptor.js';
 import { dirInode, parseNodeName, readNodeHead } from '../devfs-read.js';
 import { devNodePath, findSysfsDevice } from '../sysfs-read.js';
 import {
@@ -208,17 +208,7 @@ export class DevfsSource implements DeviceSource {
         reason = `bad descriptor in ${path}: ${parsed.reason}`;
         continue;
       }
-      const d = parsed.descriptor;
-      const base: UsbDevice = {
-        key: '',
-        vid: d.vid,
-        pid: d.pid,
-        bus,
-        address,
-        bcdDevice: d.bcdDevice,
-        deviceClass: d.deviceClass,
-        devNode: path,
-      };
+      const base = deviceFromDescriptor(parsed.descriptor, { bus, address, devNode: path });
       return { kind: 'ok', device: (await this.enrich(bus, address, base)) ?? base };
     }
     // Unreadable (EACCES in a rootless container, say) but sysfs may still know who it is.
