@@ -20,7 +20,10 @@ export const ROLES: readonly Role[] = ['agent', 'observer'];
 export type Principal = { kind: 'anonymous' } | { kind: 'user'; username: string; role: Role };
 
 export interface AclOptions {
-  /** Topic patterns an agent may publish to. Default: `replug/%u/#`. */
+  /**
+   * Topic patterns an agent may publish to. Default: its own root, and its own Home Assistant device
+   * discovery config (src/mqtt/homeassistant.ts publishes `homeassistant/device/replug-<agent>/config`).
+   */
   agentPublish?: readonly string[];
   /** Filters an agent may subscribe to (a subscription must lie inside one). Default: own root + homeassistant/status. */
   agentSubscribe?: readonly string[];
@@ -29,7 +32,7 @@ export interface AclOptions {
 }
 
 export const DEFAULT_ACL: Required<AclOptions> = {
-  agentPublish: ['replug/%u/#'],
+  agentPublish: ['replug/%u/#', 'homeassistant/device/replug-%u/config'],
   agentSubscribe: ['replug/%u/#', 'homeassistant/status'],
   observerSubscribe: ['#'],
 };

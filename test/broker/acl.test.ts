@@ -56,6 +56,10 @@ describe('authorizePublish', () => {
     expect(refused.allow).toBe(false);
     expect(authorizePublish(agentA, 'replug/ab/status').allow).toBe(false);
     expect(authorizePublish(agentA, 'homeassistant/status').allow).toBe(false);
+    // Its own Home Assistant discovery config (--homeassistant), and nobody else's.
+    expect(authorizePublish(agentA, 'homeassistant/device/replug-a/config').allow).toBe(true);
+    expect(authorizePublish(agentA, 'homeassistant/device/replug-b/config').allow).toBe(false);
+    expect(authorizePublish(agentA, 'homeassistant/device/replug-a/other').allow).toBe(false);
   });
   it('refuses every publish by an observer', () => {
     const d = authorizePublish(observer, 'replug/dash/status');
