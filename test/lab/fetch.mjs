@@ -2,10 +2,20 @@
 // `dpkg-deb -x` into one root and runs depmod there. Cached by the resolved package versions: a second run
 // with the same versions neither downloads nor extracts again.
 // Run alone: node test/lab/fetch.mjs
-import { readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { CACHE_DIR, LabPrerequisiteError, ensureDir, exists, hash, log, run, sh, which } from './lib/util.mjs';
+import {
+  CACHE_DIR,
+  ensureDir,
+  exists,
+  hash,
+  LabPrerequisiteError,
+  log,
+  run,
+  sh,
+  which,
+} from './lib/util.mjs';
 
 /** What the guest needs beside the kernel: busybox for init/shell, udevd (and its libs), kmod, libudev for usb@2. */
 const BASE_PACKAGES = ['busybox-static', 'udev', 'libudev1', 'libsystemd-shared', 'kmod', 'libkmod2'];
@@ -18,7 +28,16 @@ function aptCache(args) {
 
 /** Direct Depends/Pre-Depends of each package, in one apt-cache call (each call costs seconds). */
 function depends(pkgs) {
-  const out = aptCache(['depends', '--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', ...pkgs]);
+  const out = aptCache([
+    'depends',
+    '--no-recommends',
+    '--no-suggests',
+    '--no-conflicts',
+    '--no-breaks',
+    '--no-replaces',
+    '--no-enhances',
+    ...pkgs,
+  ]);
   return [...out.matchAll(/^\s+(?:Pre)?Depends: <?([a-z0-9][a-z0-9+.-]*)>?/gm)].map((m) => m[1]);
 }
 
@@ -52,7 +71,11 @@ function candidateVersions(pkgs) {
     if (name && version) versions[name] = version;
   }
   const missing = pkgs.filter((p) => !versions[p]);
-  if (missing.length) throw new LabPrerequisiteError(`apt-cache has no candidate for ${missing.join(', ')}`, 'run apt-get update');
+  if (missing.length)
+    throw new LabPrerequisiteError(
+      `apt-cache has no candidate for ${missing.join(', ')}`,
+      'run apt-get update',
+    );
   return versions;
 }
 
@@ -92,7 +115,8 @@ async function ensureAptLists() {
  */
 export async function fetchGuest({ cacheDir = CACHE_DIR } = {}) {
   for (const bin of ['apt-get', 'apt-cache', 'dpkg-deb', 'depmod']) {
-    if (!which(bin)) throw new LabPrerequisiteError(`${bin} not found`, 'install apt, dpkg and kmod (apt-get install kmod)');
+    if (!which(bin))
+      throw new LabPrerequisiteError(`${bin} not found`, 'install apt, dpkg and kmod (apt-get install kmod)');
   }
   await ensureAptLists();
   const { kernelPkg, pkgs, versions } = resolvePackages(cacheDir);

@@ -4,12 +4,12 @@
 //   project-<hash>.cpio  the replug project (package.json, dist/, production node_modules) and the lab's guest
 //                        scripts: small, rebuilt whenever the project changes.
 // Run alone: node test/lab/initramfs.mjs (after `npm run build`).
-import { lstatSync, readFileSync, readdirSync, readlinkSync, renameSync, statSync } from 'node:fs';
+import { lstatSync, readdirSync, readFileSync, readlinkSync, renameSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fetchGuest } from './fetch.mjs';
 import { CpioWriter } from './lib/cpio.mjs';
-import { CACHE_DIR, IS_CI, LAB_DIR, REPO_DIR, ensureDir, exists, hash, log, run, sh } from './lib/util.mjs';
+import { CACHE_DIR, ensureDir, exists, hash, IS_CI, LAB_DIR, log, REPO_DIR, run, sh } from './lib/util.mjs';
 
 /** Modules the lab loads at boot, in this order, each with its dependencies first (modprobe --show-depends). */
 export const MODULES = [
@@ -35,7 +35,8 @@ const MERGED = [
 /** Debian is merged-/usr: put everything under usr/ and make /bin, /lib... symlinks, as on the host. */
 function guestPath(p) {
   const rel = p.replace(/^\/+/, '');
-  for (const [from, to] of MERGED) if (rel === from || rel.startsWith(`${from}/`)) return to + rel.slice(from.length);
+  for (const [from, to] of MERGED)
+    if (rel === from || rel.startsWith(`${from}/`)) return to + rel.slice(from.length);
   return rel;
 }
 
@@ -96,6 +97,14 @@ function treeStamp(dir) {
   return entries;
 }
 
+/** A content fingerprint, for small trees that tools rewrite unchanged (tsc touches every file in dist/). */
+function treeHash(dir) {
+  const entries = [];
+  if (exists(dir))
+    walk(dir, (p, st) => st.isFile() && entries.push([relative(dir, p), hash(readFileSync(p))]));
+  return hash(entries);
+}
+
 export async function ensureControlDeps(cacheDir = CACHE_DIR) {
   const dir = ensureDir(join(cacheDir, 'control'));
   const marker = join(dir, 'node_modules', 'usb-libusb', 'package.json');
@@ -108,8 +117,23 @@ export async function ensureControlDeps(cacheDir = CACHE_DIR) {
 
 async function buildBase(guest, controlModules, out) {
   const cpio = new CpioWriter(`${out}.tmp`);
-  for (const d of ['usr/bin', 'usr/sbin', 'usr/lib', 'usr/lib64', 'proc', 'sys', 'dev', 'run', 'tmp', 'etc', 'root', 'var/lab', 'mnt']) cpio.dir(d);
-  for (const [from, to] of MERGED) cpio.symlink(from, to.replace(/^usr\//, 'usr/'));
+  for (const d of [
+    'usr/bin',
+    'usr/sbin',
+    'usr/lib',
+    'usr/lib64',
+    'proc',
+    'sys',
+    'dev',
+    'run',
+    'tmp',
+    'etc',
+    'root',
+    'var/lab',
+    'mnt',
+  ])
+    cpio.dir(d);
+  for (const [from, to] of MERGED) cpio.symlink(from, to);
   cpio.charDev('dev/console', 5, 1); // without it init has no console (usb-lab.md)
   cpio.charDev('dev/null', 1, 3, 0o666);
   cpio.fileFrom('usr/bin/busybox', join(guest.root, 'bin/busybox'), 0o755);
@@ -125,7 +149,12 @@ async function buildBase(guest, controlModules, out) {
   }
   cpio.file('lab/modules.order', `${order.join('\n')}\n`);
 
-  const libDirs = ['lib/x86_64-linux-gnu', 'usr/lib/x86_64-linux-gnu', 'lib/systemd', 'usr/lib/x86_64-linux-gnu/systemd'];
+  const libDirs = [
+    'lib/x86_64-linux-gnu',
+    'usr/lib/x86_64-linux-gnu',
+    'lib/systemd',
+    'usr/lib/x86_64-linux-gnu/systemd',
+  ];
   const libPath = libDirs.map((d) => join(guest.root, d)).join(':');
   const binaries = [
     [join(guest.root, 'lib/systemd/systemd-udevd'), 'usr/lib/systemd/systemd-udevd'],
@@ -159,7 +188,10 @@ function prodModuleDirs() {
   // `npm ls --omit=dev` lists the production dependency tree; only those go into the guest.
   let out = '';
   try {
-    out = sh('npm', ['ls', '--omit=dev', '--all', '--parseable'], { cwd: REPO_DIR, stdio: ['ignore', 'pipe', 'ignore'] });
+    out = sh('npm', ['ls', '--omit=dev', '--all', '--parseable'], {
+      cwd: REPO_DIR,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch (e) {
     out = e.stdout ?? ''; // npm ls exits non-zero on extraneous packages; the list is still right
   }
@@ -174,9 +206,11 @@ function buildProject(dirs, out) {
   const cpio = new CpioWriter(`${out}.tmp`);
   cpio.fileFrom('replug/package.json', join(REPO_DIR, 'package.json'));
   addTree(cpio, join(REPO_DIR, 'dist'), 'replug/dist');
-  for (const d of dirs) addTree(cpio, join(REPO_DIR, d), `replug/${d}`, { skip: (rel) => rel.startsWith('node_modules/') });
+  for (const d of dirs)
+    addTree(cpio, join(REPO_DIR, d), `replug/${d}`, { skip: (rel) => rel.startsWith('node_modules/') });
   addTree(cpio, join(LAB_DIR, 'guest'), 'lab/guest');
-  for (const f of readdirSync(join(LAB_DIR, 'control')).filter((f) => f.endsWith('.mjs'))) cpio.fileFrom(`lab/control/${f}`, join(LAB_DIR, 'control', f));
+  for (const f of readdirSync(join(LAB_DIR, 'control')).filter((f) => f.endsWith('.mjs')))
+    cpio.fileFrom(`lab/control/${f}`, join(LAB_DIR, 'control', f));
   cpio.fileFrom('init', join(LAB_DIR, 'guest', 'init.sh'), 0o755);
   cpio.close();
   renameSync(`${out}.tmp`, out);
@@ -197,14 +231,31 @@ export async function buildInitramfs({ cacheDir = CACHE_DIR, build = true } = {}
   }
   const controlModules = await ensureControlDeps(cacheDir);
   const outDir = ensureDir(join(cacheDir, 'initramfs'));
-  const baseKey = hash(guest.key, MODULES, process.execPath, process.version, statSync(process.execPath).size, treeStamp(controlModules), readFileSync(new URL(import.meta.url)), readFileSync(new URL('./lib/cpio.mjs', import.meta.url)));
+  const baseKey = hash(
+    guest.key,
+    MODULES,
+    process.execPath,
+    process.version,
+    statSync(process.execPath).size,
+    treeStamp(controlModules),
+    readFileSync(new URL(import.meta.url)),
+    readFileSync(new URL('./lib/cpio.mjs', import.meta.url)),
+  );
   const base = join(outDir, `base-${baseKey}.cpio`);
   if (!exists(base)) {
     log('building initramfs base (kernel modules, udevd, node, control deps)');
     await buildBase(guest, controlModules, base);
   }
   const dirs = prodModuleDirs();
-  const projectKey = hash(baseKey, dirs, treeStamp(join(REPO_DIR, 'dist')), readFileSync(join(REPO_DIR, 'package.json')), treeStamp(join(LAB_DIR, 'guest')), treeStamp(join(LAB_DIR, 'control')), dirs.map((d) => statSync(join(REPO_DIR, d)).mtimeMs));
+  const projectKey = hash(
+    baseKey,
+    dirs,
+    treeHash(join(REPO_DIR, 'dist')),
+    readFileSync(join(REPO_DIR, 'package.json')),
+    treeHash(join(LAB_DIR, 'guest')),
+    treeHash(join(LAB_DIR, 'control')),
+    dirs.map((d) => statSync(join(REPO_DIR, d)).mtimeMs),
+  );
   const project = join(outDir, `project-${projectKey}.cpio`);
   if (!exists(project)) {
     log('building initramfs project part (dist, production node_modules, guest scripts)');

@@ -4,12 +4,12 @@
 // QEMU is always killed when the VM is closed or the harness exits.
 import { spawn } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { CACHE_DIR, LabPrerequisiteError, exists, log, sleep, which } from './lib/util.mjs';
+import { CACHE_DIR, exists, LabPrerequisiteError, log, sleep, which } from './lib/util.mjs';
 
 /** The kernel accepts concatenated cpio archives; QEMU takes one initrd file, so the parts are joined. */
 function joinInitrd(parts, cacheDir) {
@@ -19,8 +19,7 @@ function joinInitrd(parts, cacheDir) {
   const fd = openSync(out, 'w');
   for (const p of parts) writeSync(fd, readFileSync(p));
   closeSync(fd);
-  openSync(stamp, 'w');
-  writeSync(openSync(stamp, 'w'), parts.join('\n'));
+  writeFileSync(stamp, parts.join('\n'));
   return out;
 }
 
@@ -51,7 +50,7 @@ class Qmp extends EventEmitter {
       let greeted = false;
       sock.on('data', (d) => {
         this.#buf += d;
-        for (let i; (i = this.#buf.indexOf('\n')) >= 0; ) {
+        for (let i = this.#buf.indexOf('\n'); i >= 0; i = this.#buf.indexOf('\n')) {
           const line = this.#buf.slice(0, i).trim();
           this.#buf = this.#buf.slice(i + 1);
           if (!line) continue;
@@ -70,8 +69,12 @@ class Qmp extends EventEmitter {
   /** Sends one command; resolves its `return`, rejects with QMP's error description. */
   execute(command, args) {
     return new Promise((resolve, reject) => {
-      this.#pending.push((msg) => (msg.error ? reject(new Error(`${command}: ${msg.error.desc}`)) : resolve(msg.return)));
-      this.#sock.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`);
+      this.#pending.push((msg) =>
+        msg.error ? reject(new Error(`${command}: ${msg.error.desc}`)) : resolve(msg.return),
+      );
+      this.#sock.write(
+        `${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`,
+      );
     });
   }
 
@@ -118,18 +121,37 @@ export class Vm extends EventEmitter {
 
   async #boot({ kernel, initrd, memMb = 1536, smp = 1, bootTimeoutMs = 180000, cacheDir = CACHE_DIR }) {
     const qemu = which('qemu-system-x86_64');
-    if (!qemu) throw new LabPrerequisiteError('qemu-system-x86_64 not found', 'apt-get install qemu-system-x86');
+    if (!qemu)
+      throw new LabPrerequisiteError('qemu-system-x86_64 not found', 'apt-get install qemu-system-x86');
     this.#dir = mkdtempSync(join(tmpdir(), 'replug-lab-'));
     const qmpPath = join(this.#dir, 'qmp.sock');
     const args = [
-      '-M', 'q35', '-m', String(memMb), '-smp', String(smp),
-      '-accel', process.env.REPLUG_LAB_ACCEL ?? 'tcg',
-      '-display', 'none', '-no-reboot', '-nodefaults',
-      '-chardev', 'stdio,id=con,signal=off', '-serial', 'chardev:con',
-      '-kernel', kernel, '-initrd', joinInitrd(initrd, cacheDir),
-      '-append', 'console=ttyS0 quiet loglevel=1 panic=-1',
-      '-device', 'qemu-xhci,id=xhci',
-      '-qmp', `unix:${qmpPath},server=on,wait=off`,
+      '-M',
+      'q35',
+      '-m',
+      String(memMb),
+      '-smp',
+      String(smp),
+      '-accel',
+      process.env.REPLUG_LAB_ACCEL ?? 'tcg',
+      '-display',
+      'none',
+      '-no-reboot',
+      '-nodefaults',
+      '-chardev',
+      'stdio,id=con,signal=off',
+      '-serial',
+      'chardev:con',
+      '-kernel',
+      kernel,
+      '-initrd',
+      joinInitrd(initrd, cacheDir),
+      '-append',
+      'console=ttyS0 quiet loglevel=1 panic=-1',
+      '-device',
+      'qemu-xhci,id=xhci',
+      '-qmp',
+      `unix:${qmpPath},server=on,wait=off`,
     ];
     const started = Date.now();
     this.#child = spawn(qemu, args, { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -190,8 +212,14 @@ export class Vm extends EventEmitter {
         reject(new Error(`guest op ${op} timed out after ${timeoutMs} ms`));
       }, timeoutMs);
       this.#waiters.set(id, {
-        resolve: (m) => (clearTimeout(t), resolve(m)),
-        reject: (e) => (clearTimeout(t), reject(e)),
+        resolve: (m) => {
+          clearTimeout(t);
+          resolve(m);
+        },
+        reject: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
       });
       this.#child.stdin.write(`@@CMD ${JSON.stringify({ id, op, ...args })}\n`);
     });
@@ -200,7 +228,8 @@ export class Vm extends EventEmitter {
   /** Runs a shell command in the guest; rejects unless it exits 0 (unless check=false). */
   async sh(cmd, { runtime = 'native', timeoutMs = 60000, check = true, env } = {}) {
     const r = await this.call('exec', { cmd, runtime, timeout: timeoutMs, env }, timeoutMs + 10000);
-    if (check && r.code !== 0) throw new Error(`guest: ${cmd} -> ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
+    if (check && r.code !== 0)
+      throw new Error(`guest: ${cmd} -> ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
     return r;
   }
 

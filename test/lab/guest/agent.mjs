@@ -85,7 +85,8 @@ const ops = {
       for (const rec of chunk.toString().split('\n')) {
         const m = rec.match(/^(\d+),(\d+),(\d+),[^;]*;(.*)$/);
         if (!m || Number(m[3]) < start) continue;
-        if (/usb|USB|dummy_hcd|gadget|replug-lab/.test(m[4])) send({ ev: 'kmsg', ts: Number(m[3]) / 1000, msg: m[4] });
+        if (/usb|USB|dummy_hcd|gadget|replug-lab/.test(m[4]))
+          send({ ev: 'kmsg', ts: Number(m[3]) / 1000, msg: m[4] });
       }
     });
     stream.on('error', (e) => send({ ev: 'kmsg-error', error: String(e) }));

@@ -4,8 +4,8 @@
 // (container.sh with LAB_NET=N gives the container 10.99.N.2 and this side 10.99.N.1).
 // Usage: node /lab/guest/broker.mjs [socketPath] [tcpHost:port ...]. Prints {"ready":...} once listening.
 import { rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { createRequire } from 'node:module';
+import { createServer } from 'node:net';
 
 const require = createRequire('/replug/package.json');
 const { Aedes } = await import(require.resolve('aedes'));
@@ -22,6 +22,13 @@ for (const hp of tcp) {
   listening.push(`tcp:${hp}`);
 }
 broker.on('publish', (packet, client) => {
-  if (client) console.log(JSON.stringify({ t: Number(process.hrtime.bigint()) / 1e6, topic: packet.topic, bytes: packet.payload.length }));
+  if (client)
+    console.log(
+      JSON.stringify({
+        t: Number(process.hrtime.bigint()) / 1e6,
+        topic: packet.topic,
+        bytes: packet.payload.length,
+      }),
+    );
 });
 console.log(JSON.stringify({ ready: listening }));

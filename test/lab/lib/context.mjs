@@ -57,16 +57,23 @@ export class LabContext {
     return this.log.events.filter((m) => m.ev === 'line' && m.name === name && m.idx >= since);
   }
   waitLine(name, pred, since, timeoutMs = this.detectTimeoutMs) {
-    return this.log.wait((m) => m.ev === 'line' && m.name === name && m.idx >= since && pred(m.data ?? m.line, m), timeoutMs);
+    return this.log.wait(
+      (m) => m.ev === 'line' && m.name === name && m.idx >= since && pred(m.data ?? m.line, m),
+      timeoutMs,
+    );
   }
 
   // ---- udevd ----
   async startUdevd() {
-    await this.vm.sh('pidof systemd-udevd >/dev/null || /usr/lib/systemd/systemd-udevd --daemon --resolve-names=never');
+    await this.vm.sh(
+      'pidof systemd-udevd >/dev/null || /usr/lib/systemd/systemd-udevd --daemon --resolve-names=never',
+    );
     await this.vm.sh('for i in $(seq 50); do [ -e /run/udev/control ] && exit 0; sleep 0.1; done; exit 1');
   }
   async stopUdevd() {
-    await this.vm.sh('killall systemd-udevd 2>/dev/null; for i in $(seq 50); do pidof systemd-udevd >/dev/null || exit 0; sleep 0.1; done; exit 1');
+    await this.vm.sh(
+      'killall systemd-udevd 2>/dev/null; for i in $(seq 50); do pidof systemd-udevd >/dev/null || exit 0; sleep 0.1; done; exit 1',
+    );
     await this.vm.sh('rm -rf /run/udev');
   }
 
@@ -74,7 +81,11 @@ export class LabContext {
   async startWatchers(runtime) {
     const mark = await this.now();
     await this.spawn(`devfs-${runtime}`, ['node', '/lab/guest/watch-devfs.mjs'], { runtime });
-    await this.spawn(`udev-${runtime}`, ['udevadm', 'monitor', '--kernel', '--udev', '--subsystem-match=usb/usb_device'], { runtime, json: false });
+    await this.spawn(
+      `udev-${runtime}`,
+      ['udevadm', 'monitor', '--kernel', '--udev', '--subsystem-match=usb/usb_device'],
+      { runtime, json: false },
+    );
     // udevadm prints its legend once both netlink monitors are bound; node needs seconds to start under TCG.
     const ready = await Promise.all([
       this.waitLine(`devfs-${runtime}`, (d) => d?.type === 'ready', mark, 60000),
@@ -96,7 +107,11 @@ export class LabContext {
       if (!this.#storageReady) {
         const file = join(this.tmpDir, 'disk.img');
         writeFileSync(file, Buffer.alloc(1024 * 1024));
-        await this.vm.qmp.execute('blockdev-add', { driver: 'raw', 'node-name': 'stor0', file: { driver: 'file', filename: file } });
+        await this.vm.qmp.execute('blockdev-add', {
+          driver: 'raw',
+          'node-name': 'stor0',
+          file: { driver: 'file', filename: file },
+        });
         this.#storageReady = true;
       }
       args.drive = 'stor0';
@@ -105,7 +120,10 @@ export class LabContext {
     if (kind === 'serial') {
       // A `null` chardev never attaches; a ringbuf does (usb-lab.md).
       if (!this.#serialReady) {
-        await this.vm.qmp.execute('chardev-add', { id: 'ser0', backend: { type: 'ringbuf', data: { size: 4096 } } });
+        await this.vm.qmp.execute('chardev-add', {
+          id: 'ser0',
+          backend: { type: 'ringbuf', data: { size: 4096 } },
+        });
         this.#serialReady = true;
       }
       args.chardev = 'ser0';
@@ -114,7 +132,10 @@ export class LabContext {
     return { id, ...dev };
   }
   async qmpUnplug(id) {
-    const deleted = this.vm.qmp.waitEvent((e) => e.event === 'DEVICE_DELETED' && e.data?.device === id, 20000);
+    const deleted = this.vm.qmp.waitEvent(
+      (e) => e.event === 'DEVICE_DELETED' && e.data?.device === id,
+      20000,
+    );
     await this.vm.qmp.execute('device_del', { id });
     await deleted;
   }
@@ -141,19 +162,35 @@ export class LabContext {
     const hit = await this.log.wait((m) => m.ev === 'kmsg' && m.idx >= since && re.test(m.msg), timeoutMs);
     if (!hit) return null;
     const port = hit.msg.match(re)[1];
-    const numbered = [...this.log.events].reverse().find((m) => m.ev === 'kmsg' && m.ts <= hit.ts && m.msg.startsWith(`usb ${port}: new `));
+    const numbered = [...this.log.events]
+      .reverse()
+      .find((m) => m.ev === 'kmsg' && m.ts <= hit.ts && m.msg.startsWith(`usb ${port}: new `));
     const devnum = Number(numbered?.msg.match(/device number (\d+)/)?.[1]);
     return { ts: hit.ts - this.kmsgOffset, port, bus: Number(port.split('-')[0]), devnum };
   }
   async kernelDetach(port, since, timeoutMs = this.detectTimeoutMs) {
-    const hit = await this.log.wait((m) => m.ev === 'kmsg' && m.idx >= since && m.msg.startsWith(`usb ${port}: USB disconnect`), timeoutMs);
+    const hit = await this.log.wait(
+      (m) => m.ev === 'kmsg' && m.idx >= since && m.msg.startsWith(`usb ${port}: USB disconnect`),
+      timeoutMs,
+    );
     return hit ? { ts: hit.ts - this.kmsgOffset } : null;
   }
 
   /** When each watcher in `runtime` saw the device at `port`/`bus`/`devnum` added or removed, after `since`. */
-  async sightings(runtime, { action, port, bus, devnum }, since, timeoutMs = this.detectTimeoutMs, udevGraceMs = 3000) {
+  async sightings(
+    runtime,
+    { action, port, bus, devnum },
+    since,
+    timeoutMs = this.detectTimeoutMs,
+    udevGraceMs = 3000,
+  ) {
     const node = `/dev/bus/usb/${String(bus).padStart(3, '0')}/${String(devnum).padStart(3, '0')}`;
-    const devfs = this.waitLine(`devfs-${runtime}`, (d) => d?.path === node && d.type === action, since, timeoutMs);
+    const devfs = this.waitLine(
+      `devfs-${runtime}`,
+      (d) => d?.path === node && d.type === action,
+      since,
+      timeoutMs,
+    );
     const udev = (src, ms) =>
       this.waitLine(
         `udev-${runtime}`,

@@ -1,6 +1,6 @@
 // Small helpers shared by the lab's host-side scripts (fetch, initramfs, vm, run). Plain Node ESM: the
 // lab runs outside vitest and before/independently of the TypeScript build.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -54,7 +54,8 @@ export function which(bin) {
 
 export function hash(...parts) {
   const h = createHash('sha256');
-  for (const p of parts) h.update(typeof p === 'string' ? p : JSON.stringify(p)).update('\0');
+  for (const p of parts)
+    h.update(typeof p === 'string' || Buffer.isBuffer(p) ? p : JSON.stringify(p)).update('\0');
   return h.digest('hex').slice(0, 16);
 }
 

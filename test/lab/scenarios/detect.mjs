@@ -31,12 +31,21 @@ export function detectScenario(kind, runtimes = ['native', 'container']) {
       if (!ka) throw new Error(`kernel never announced ${dev.vid}:${dev.pid}`);
       const add = {};
       // Full grace for udev's broadcast in the first runtime; the others got the same broadcast by then or never.
-      for (const [i, rt] of runtimes.entries()) add[rt] = await ctx.sightings(rt, { action: 'add', ...ka }, since, undefined, i ? 500 : 3000);
+      for (const [i, rt] of runtimes.entries())
+        add[rt] = await ctx.sightings(rt, { action: 'add', ...ka }, since, undefined, i ? 500 : 3000);
       const since2 = await ctx.now();
       await ctx.qmpUnplug(plugged.id);
       const kd = await ctx.kernelDetach(ka.port, since2);
       for (const rt of runtimes) {
-        const rm = kd ? await ctx.sightings(rt, { action: 'remove', ...ka }, since2, undefined, rt === runtimes[0] ? 3000 : 500) : {};
+        const rm = kd
+          ? await ctx.sightings(
+              rt,
+              { action: 'remove', ...ka },
+              since2,
+              undefined,
+              rt === runtimes[0] ? 3000 : 500,
+            )
+          : {};
         st.rows[rt].push({
           kernelAttach: ka.ts,
           add: Object.fromEntries(SOURCES.map((s) => [s, add[rt][s] == null ? null : add[rt][s] - ka.ts])),
@@ -45,7 +54,7 @@ export function detectScenario(kind, runtimes = ['native', 'container']) {
       }
     },
 
-    async check(ctx, st) {
+    async check(_ctx, st) {
       const results = [];
       for (const rt of runtimes) {
         const rows = st.rows[rt];

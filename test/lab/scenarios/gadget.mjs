@@ -3,7 +3,12 @@
 // (real I/O, so session drivers have something to talk to).
 import { stats } from '../lib/events.mjs';
 
-export function gadgetScenario({ vid = '1209', pid = '0001', serial = 'replug-lab-1', runtimes = ['native', 'container'] } = {}) {
+export function gadgetScenario({
+  vid = '1209',
+  pid = '0001',
+  serial = 'replug-lab-1',
+  runtimes = ['native', 'container'],
+} = {}) {
   return {
     name: 'gadget-loopback',
     runtimes,
@@ -23,8 +28,11 @@ export function gadgetScenario({ vid = '1209', pid = '0001', serial = 'replug-la
       if (!ka) throw new Error(`kernel never announced the gadget ${vid}:${pid}`);
       const add = {};
       // Full grace for udev's broadcast in the first runtime; the others got the same broadcast by then or never.
-      for (const [i, rt] of runtimes.entries()) add[rt] = await ctx.sightings(rt, { action: 'add', ...ka }, since, undefined, i ? 500 : 3000);
-      const sysSerial = (await ctx.vm.sh(`cat /sys/bus/usb/devices/${ka.port}/serial`, { check: false })).stdout.trim();
+      for (const [i, rt] of runtimes.entries())
+        add[rt] = await ctx.sightings(rt, { action: 'add', ...ka }, since, undefined, i ? 500 : 3000);
+      const sysSerial = (
+        await ctx.vm.sh(`cat /sys/bus/usb/devices/${ka.port}/serial`, { check: false })
+      ).stdout.trim();
       const echo = await ctx.vm.sh('node /lab/control/bulk-echo.mjs', {
         check: false,
         timeoutMs: 30000,
@@ -40,7 +48,15 @@ export function gadgetScenario({ vid = '1209', pid = '0001', serial = 'replug-la
       await ctx.gadgetUnplug();
       const kd = await ctx.kernelDetach(ka.port, since2);
       for (const rt of runtimes) {
-        const rm = kd ? await ctx.sightings(rt, { action: 'remove', ...ka }, since2, undefined, rt === runtimes[0] ? 3000 : 500) : {};
+        const rm = kd
+          ? await ctx.sightings(
+              rt,
+              { action: 'remove', ...ka },
+              since2,
+              undefined,
+              rt === runtimes[0] ? 3000 : 500,
+            )
+          : {};
         st.rows[rt].push({
           serialOk: sysSerial === serial,
           devfsAdd: add[rt].devfs == null ? null : add[rt].devfs - ka.ts,
@@ -50,14 +66,18 @@ export function gadgetScenario({ vid = '1209', pid = '0001', serial = 'replug-la
       }
     },
 
-    async check(ctx, st) {
+    async check(_ctx, st) {
       return Object.entries(st.rows).map(([rt, rows]) => {
         const seen = rows.filter((r) => r.devfsAdd != null && r.devfsRemove != null).length;
         const problems = [];
         if (seen !== rows.length) problems.push(`devfs saw ${seen}/${rows.length} plug+unplug`);
-        if (rows.some((r) => !r.serialOk)) problems.push('sysfs serial differs from the one the scenario set');
+        if (rows.some((r) => !r.serialOk))
+          problems.push('sysfs serial differs from the one the scenario set');
         const bulkOk = rows.filter((r) => r.bulk?.ok).length;
-        if (rt === 'native' && bulkOk !== rows.length) problems.push(`bulk echo ok ${bulkOk}/${rows.length}: ${rows.find((r) => !r.bulk?.ok)?.bulk?.error}`);
+        if (rt === 'native' && bulkOk !== rows.length)
+          problems.push(
+            `bulk echo ok ${bulkOk}/${rows.length}: ${rows.find((r) => !r.bulk?.ok)?.bulk?.error}`,
+          );
         return {
           runtime: rt,
           cycles: rows.length,

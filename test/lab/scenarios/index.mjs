@@ -10,5 +10,14 @@ import { detectScenario } from './detect.mjs';
 import { gadgetScenario } from './gadget.mjs';
 
 export function scenarios() {
-  return [detectScenario('kbd'), detectScenario('storage'), detectScenario('serial'), gadgetScenario(), controlScenario('kbd')];
+  return [
+    detectScenario('kbd'),
+    detectScenario('storage'),
+    detectScenario('serial'),
+    gadgetScenario(),
+    controlScenario('kbd'),
+    // The "needs udevd" row of DESIGN.md's detection table, for libusb: natively, without udevd, it never
+    // sees a replug either.
+    controlScenario('kbd', { runtimes: ['native'], udevd: false, expect: { native: 'fail' } }),
+  ];
 }
