@@ -137,7 +137,12 @@ export async function fetchGuest({ cacheDir = CACHE_DIR } = {}) {
   if (toFetch.length) {
     log(`apt-get download ${toFetch.length} packages`);
     // apt-get download as root warns that it is unsandboxed; harmless here.
-    await run('apt-get', ['download', '-q', ...toFetch.map((p) => `${p}=${versions[p]}`)], { cwd: debDir });
+    try {
+      await run('apt-get', ['download', '-q', ...toFetch.map((p) => `${p}=${versions[p]}`)], { cwd: debDir });
+    } catch (e) {
+      // Offline or a mirror hiccup: a skip on a developer's machine, a failure under CI (run.mjs decides).
+      throw new LabPrerequisiteError(`apt-get download failed: ${e.message.split('\n').slice(-3).join(' ')}`);
+    }
   }
   const files = readdirSync(debDir);
   const tmpRoot = `${root}.tmp`;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { buildInitramfs } from './initramfs.mjs';
 import { LabContext } from './lib/context.mjs';
-import { ensureDir, IS_CI, LabPrerequisiteError, log, RESULTS_DIR, sh } from './lib/util.mjs';
+import { ensureDir, IS_CI, LabPrerequisiteError, log, RESULTS_DIR, sh, which } from './lib/util.mjs';
 import { scenarios } from './scenarios/index.mjs';
 import { Vm } from './vm.mjs';
 
@@ -60,6 +60,10 @@ function printTable(results) {
 
 async function main() {
   const wall = Date.now();
+  // Before minutes of fetching and building: nothing to boot without QEMU.
+  if (!which('qemu-system-x86_64')) {
+    throw new LabPrerequisiteError('qemu-system-x86_64 not found', 'apt-get install qemu-system-x86 kmod');
+  }
   const tmpDir = mkdtempSync(join(tmpdir(), 'replug-lab-run-'));
   const built = await buildInitramfs({ build: !opts['no-build'] });
   const buildMs = Date.now() - wall;
