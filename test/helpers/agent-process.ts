@@ -8,7 +8,16 @@
  * rebuild `dist/` while these suites run, and a half-written `dist/` would fail them for no reason.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -93,7 +102,9 @@ export async function ensureBuilt(): Promise<string> {
       // Outside the repo's package scope (node_modules stops Node's package.json lookup): without this
       // copy the .js files would load as CommonJS, and `replug --version` would not find its version.
       copyFileSync(join(REPO_ROOT, 'package.json'), join(BUILD_DIR, 'package.json'));
+      // Dated when the build began: a source saved while tsc ran is newer, so the next suite rebuilds.
       writeFileSync(STAMP, `${new Date(startedAt).toISOString()}\n`);
+      utimesSync(STAMP, startedAt / 1000, startedAt / 1000);
       return CLI_PATH;
     } finally {
       rmSync(LOCK, { recursive: true, force: true });
