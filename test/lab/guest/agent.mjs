@@ -2,18 +2,52 @@
 // with `@@LAB {json}` lines; background processes stream their output as events. Every event carries `t`, the
 // guest's CLOCK_MONOTONIC in ms (process.hrtime), the clock /dev/kmsg and udevadm monitor timestamps use too.
 import { spawn } from 'node:child_process';
-import { createReadStream, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
 const mono = () => Number(process.hrtime.bigint()) / 1e6;
 const send = (obj) => process.stdout.write(`@@LAB ${JSON.stringify({ t: mono(), ...obj })}\n`);
 const procs = new Map();
 
-/** Container-like runtime: own network and mount namespaces, set up by container.sh (usb-lab.md). */
-function wrap(cmd, runtime) {
+/**
+ * Runtimes: 'native', or a container-like one (usb-lab.md): 'container' or 'container:NAME'. Like a Docker
+ * container, each NAME is one set of namespaces that every process started in it joins: a holder process is
+ * started with `unshare -n -m` + container.sh (own netns, /dev tmpfs with /dev/bus/usb bound, fresh sysfs,
+ * empty /run), and later processes enter it with nsenter. So an agent, a relay and the libusb control in
+ * 'container' share one network namespace, as they would in one container.
+ */
+const containers = new Map();
+
+async function containerPid(runtime, net) {
+  const name = runtime.split(':')[1] ?? 'default';
+  const have = containers.get(name);
+  if (have && have.exitCode === null) return have.pid;
+  const ready = `/var/lab/ct-${name}.ready`;
+  rmSync(ready, { force: true });
+  const env = { ...process.env, LAB_READY: ready, ...(net ? { LAB_NET: String(net) } : {}) };
+  const holder = spawn('unshare', ['-n', '-m', 'sh', '/lab/guest/container.sh', 'sleep', '2147483647'], {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let err = '';
+  holder.stderr.on('data', (d) => {
+    err += d;
+  });
+  for (let i = 0; i < 600 && !existsSync(ready); i++) {
+    if (holder.exitCode !== null) throw new Error(`container ${name} failed: ${err.trim()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (!existsSync(ready)) throw new Error(`container ${name} not ready: ${err.trim()}`);
+  containers.set(name, holder);
+  send({ ev: 'container', name, pid: holder.pid });
+  return holder.pid;
+}
+
+async function wrap(cmd, runtime, net) {
   const argv = Array.isArray(cmd) ? cmd : ['sh', '-c', cmd];
-  if (runtime === 'container') return ['unshare', '-n', '-m', 'sh', '/lab/guest/container.sh', ...argv];
-  return argv;
+  if (runtime === 'native') return argv;
+  if (!runtime.startsWith('container')) throw new Error(`unknown runtime ${runtime}`);
+  return ['nsenter', '-t', String(await containerPid(runtime, net)), '-n', '-m', '--', ...argv];
 }
 
 function lines(stream, onLine) {
@@ -23,9 +57,9 @@ function lines(stream, onLine) {
 const ops = {
   ping: () => ({ uptime: mono() }),
 
-  exec: ({ cmd, runtime = 'native', timeout = 60000, env }) =>
-    new Promise((resolve) => {
-      const [bin, ...args] = wrap(cmd, runtime);
+  exec: async ({ cmd, runtime = 'native', timeout = 60000, env, net }) => {
+    const [bin, ...args] = await wrap(cmd, runtime, net);
+    return new Promise((resolve) => {
       const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
@@ -37,11 +71,12 @@ const ops = {
         clearTimeout(timer);
         resolve({ code, signal, stdout, stderr });
       });
-    }),
+    });
+  },
 
-  spawn: ({ name, cmd, runtime = 'native', env, json = false }) => {
+  spawn: async ({ name, cmd, runtime = 'native', env, json = false, net }) => {
     if (procs.has(name)) throw new Error(`process ${name} already running`);
-    const [bin, ...args] = wrap(cmd, runtime);
+    const [bin, ...args] = await wrap(cmd, runtime, net);
     const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     procs.set(name, child);
     const onLine = (stream) => (line) => {
@@ -116,6 +151,7 @@ lines(process.stdin, async (line) => {
   }
   if (cmd.op === 'exit') {
     for (const [name] of procs) await ops.kill({ name }).catch(() => {});
+    for (const [, holder] of containers) holder.kill('SIGKILL');
     send({ id: cmd.id, ok: true });
     process.exit(0);
   }

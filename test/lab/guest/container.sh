@@ -31,4 +31,6 @@ if [ -n "$LAB_NET" ]; then
   ip addr add "10.99.$LAB_NET.2/30" dev "c$LAB_NET"
   ip link set "c$LAB_NET" up
 fi
+# Tell the lab agent the namespaces are ready to be entered (the file is on the shared rootfs).
+[ -n "$LAB_READY" ] && touch "$LAB_READY"
 exec "$@"

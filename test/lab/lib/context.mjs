@@ -46,8 +46,12 @@ export class LabContext {
   kmsgOffset = 0;
 
   // ---- processes in a runtime ('native' | 'container') ----
-  spawn(name, cmd, { runtime = 'native', env, json = true } = {}) {
-    return this.vm.call('spawn', { name, cmd, runtime, env, json });
+  /**
+   * runtime: 'native', 'container' or 'container:NAME' (one set of namespaces per NAME, shared by every
+   * process started in it); net: N gives a container created by this call a veth pair (10.99.N.2 inside).
+   */
+  spawn(name, cmd, { runtime = 'native', env, json = true, net } = {}) {
+    return this.vm.call('spawn', { name, cmd, runtime, env, json, net });
   }
   kill(name) {
     return this.vm.call('kill', { name }, 20000);
