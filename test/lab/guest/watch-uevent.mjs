@@ -1,13 +1,19 @@
 // replug's own kernel-uevent source (dist/src/usb/sources/uevent.js, group 1) as a watcher process: prints
-// one JSON line per usb_device added or removed, stamped with CLOCK_MONOTONIC when the source reported it.
+// one JSON line per usb_device added or removed. `t` is when the datagram arrived (the source's own `at`, which
+// the agent's events carry), `reported` when the source handed the device over (after reading its sysfs
+// strings); both on CLOCK_MONOTONIC, like every other lab timestamp.
 import { UeventSource } from '/replug/dist/src/usb/sources/uevent.js';
 
 const mono = () => Number(process.hrtime.bigint()) / 1e6;
 const out = (o) => process.stdout.write(`${JSON.stringify({ t: mono(), ...o })}\n`);
+// The source stamps `at` with performance.now(): map it onto CLOCK_MONOTONIC (process.hrtime).
+const perfToMono = mono() - performance.now();
 const source = new UeventSource();
 await source.start({
   event: (ev) =>
     out({
+      t: ev.at + perfToMono,
+      reported: mono(),
       type: ev.type === 'added' ? 'add' : 'remove',
       bus: ev.device.bus,
       devnum: ev.device.address,

@@ -33,6 +33,7 @@ const KEY_FIELDS = [
   'MAJOR',
   'MINOR',
 ];
+const UDEV_PRESENT_LINE = 'a udevd already broadcasts in this network namespace';
 /** Those expected to fail wait this long for what must not come (control.mjs does the same). */
 const FAIL_WAIT_MS = 4000;
 
@@ -308,7 +309,13 @@ export function relayContainerScenarios(kind = 'kbd') {
       since,
     );
     const rel = (t) => (t == null ? null : t - kts);
-    return { devfs: rel(s.devfs), uevent: rel(u?.data.t), udev: rel(s.udev), udevadmKernel: rel(s.uevent) };
+    return {
+      devfs: rel(s.devfs),
+      uevent: rel(u?.data.t),
+      udev: rel(s.udev),
+      udevadmKernel: rel(s.uevent),
+      ueventReported: rel(u?.data.reported),
+    };
   }
 
   function rowsFor(st, label, expectReconnect) {
@@ -335,7 +342,7 @@ export function relayContainerScenarios(kind = 'kbd') {
     const v2 = mk('v2', 'usb@2 (libusb)');
     const v3 = mk('v3', 'usb@3 (nusb)');
     if (expectReconnect) {
-      const src = ['devfs', 'uevent', 'udev', 'udevadmKernel'];
+      const src = ['devfs', 'uevent', 'udev', 'udevadmKernel', 'ueventReported'];
       v2.latencyMs = Object.fromEntries(src.map((s) => [s, stats(st.rows.map((r) => r.add?.[s]))]));
       v2.removeLatencyMs = Object.fromEntries(src.map((s) => [s, stats(st.rows.map((r) => r.remove?.[s]))]));
       for (const s of ['devfs', 'uevent', 'udev']) {
@@ -435,8 +442,10 @@ export function relayRefusesScenario() {
       if (!r) problems.push('never ran');
       else {
         if (r.code !== 1) problems.push(`exit ${r.code}, want 1`);
-        if (!r.stderr.includes('REPLUG_RELAY_UDEV_PRESENT'))
-          problems.push(`stderr lacks REPLUG_RELAY_UDEV_PRESENT: ${r.stderr}`);
+        // The CLI prints a ReplugError as its message (formatForUser never prints codes); this is the
+        // REPLUG_RELAY_UDEV_PRESENT line of docs/relay.md.
+        if (!r.stderr.includes(UDEV_PRESENT_LINE))
+          problems.push(`stderr is not the REPLUG_RELAY_UDEV_PRESENT line: ${r.stderr}`);
         if (r.stderr.split('\n').length !== 1) problems.push(`stderr is not one line: ${r.stderr}`);
         if (r.controlTouched) problems.push('it replaced /run/udev/control');
       }
