@@ -5,9 +5,11 @@
 // where ctx is a LabContext (lib/context.mjs) on the booted VM and st is the scenario's own state object.
 // Agent scenarios (replug agent natively and in the container, publishing to a broker in the VM, collected by
 // `replug watch --json`) are added here the same way; see README.md.
+import { agentScenarios } from './agent.mjs';
 import { controlScenario } from './control.mjs';
 import { detectScenario } from './detect.mjs';
 import { gadgetScenario } from './gadget.mjs';
+import { relayScenarios } from './relay.mjs';
 
 export function scenarios() {
   return [
@@ -19,5 +21,7 @@ export function scenarios() {
     // The "needs udevd" row of DESIGN.md's detection table, for libusb: natively, without udevd, it never
     // sees a replug either.
     controlScenario('kbd', { runtimes: ['native'], udevd: false, expect: { native: 'fail' } }),
+    ...agentScenarios(),
+    ...relayScenarios(), // issue 7: replug relay on the real kernel
   ];
 }
