@@ -262,7 +262,8 @@ export class Session<H = unknown> {
         case 'session.state': {
           this.since = this.opts.clock.now();
           const { name: _n, ...rest } = event;
-          this.log.info(
+          // debug: the agent's log (src/agent/log-events.ts) words these for users, once.
+          this.log.debug(
             { state: event.state, previous: event.previous, reason: event.reason },
             `session ${event.state}`,
           );
@@ -277,7 +278,7 @@ export class Session<H = unknown> {
         case 'reconnect.succeeded': {
           const durationMs = Math.max(0, Math.round(this.opts.clock.monotonic() - this.cycleStart));
           this.stats.succeeded(durationMs);
-          this.log.info(
+          this.log.debug(
             { attempts: event.attempts, durationMs },
             `session up: reconnect took ${durationMs} ms`,
           );
@@ -291,7 +292,7 @@ export class Session<H = unknown> {
         }
         case 'reconnect.failed':
           this.stats.failedAttempt(event.error);
-          this.log.warn(
+          this.log.debug(
             { code: event.error.code, err: event.error.message, retryInMs: event.retryInMs },
             'open failed',
           );
