@@ -125,7 +125,8 @@ export interface UdevPropertiesOptions {
 /**
  * What systemd-udevd 252 broadcasts for a kernel uevent when no rule changes it (captured byte for byte in
  * test/fixtures/uevent): `UDEV_DATABASE_VERSION=1` first, then the kernel's properties in the kernel's
- * order with DEVNAME made absolute and MAJOR/MINOR moved last, then `USEC_INITIALIZED`. For `usb_device` events we also add the cheap
+ * order with DEVNAME made absolute and MAJOR/MINOR moved last, and `USEC_INITIALIZED` after them on add,
+ * before them on other actions. For `usb_device` events we also add the cheap
  * part of what the usb_id builtin would (IMPORT{builtin}="usb_id" in 50-udev-default.rules) so tools that
  * read ID_VENDOR_ID/ID_MODEL_ID/ID_SERIAL_SHORT keep working.
  */
@@ -146,11 +147,15 @@ export function udevPropertiesFor(ev: KernelUevent, options: UdevPropertiesOptio
     // `device_set_devname` prefixes "/dev/" to a relative DEVNAME.
     else out.set(key, key === 'DEVNAME' && !value.startsWith('/') ? `${devPrefix}/${value}` : value);
   }
+  // Captured from systemd-udevd 252 for a USB device (test/fixtures/uevent/udevd-252-usb-kbd*.json): on add,
+  // USEC_INITIALIZED follows MAJOR/MINOR; on every other action (change, bind, unbind, remove) it precedes them.
+  const usecFirst = ev.action !== 'add';
+  if (usecFirst) out.set('USEC_INITIALIZED', String(options.usecInitialized));
   if (major !== undefined) {
     out.set('MAJOR', major);
     if (minor !== undefined) out.set('MINOR', minor);
   }
-  out.set('USEC_INITIALIZED', String(options.usecInitialized));
+  if (!usecFirst) out.set('USEC_INITIALIZED', String(options.usecInitialized));
   if (ev.properties.get('SUBSYSTEM') === 'usb' && ev.properties.get('DEVTYPE') === 'usb_device') {
     for (const [k, v] of usbIdProperties(ev, options.usb ?? {})) out.set(k, v);
   }
