@@ -18,8 +18,10 @@ export function toTargetSnapshot(s: SessionTarget): PublishedTarget {
     attempts: stats.attempts,
     ...(stats.lastOutcome ? { lastOutcome: stats.lastOutcome === 'ok' ? 'succeeded' : 'failed' } : {}),
     ...(stats.lastError ? { lastError: stats.lastError } : {}),
+    // count = finished attempts to bring the session up (the first one included), so ok/count is the
+    // success rate `replug watch` shows; stats.reconnects (ups after the first) is ok - 1.
     reconnects: {
-      count: stats.reconnects,
+      count: stats.ok + stats.failed,
       ok: stats.ok,
       failed: stats.failed,
       p50Ms: stats.p50Ms ?? null,
