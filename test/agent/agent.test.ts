@@ -145,6 +145,8 @@ describe('replug agent on a fake tree', () => {
       ),
     );
     expect(state.payload.state).toBe('up');
+    const r = state.payload.reconnects as { count: number; ok: number; failed: number };
+    expect(r.count).toBe(r.ok + r.failed); // ok / count is the success rate replug watch shows
     expect((state.payload.reconnects as { p50Ms: number }).p50Ms).toBeGreaterThanOrEqual(0);
 
     // Every payload validates against its JSON Schema.
