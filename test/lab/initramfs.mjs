@@ -206,6 +206,10 @@ function buildProject(dirs, out) {
   const cpio = new CpioWriter(`${out}.tmp`);
   cpio.fileFrom('replug/package.json', join(REPO_DIR, 'package.json'));
   addTree(cpio, join(REPO_DIR, 'dist'), 'replug/dist');
+  // The payload schemas (package.json ships docs/): `replug watch` validates against them and rejects every
+  // message without them. The example session drivers, so agent scenarios run them where `usb` resolves.
+  addTree(cpio, join(REPO_DIR, 'docs', 'schemas'), 'replug/docs/schemas');
+  addTree(cpio, join(REPO_DIR, 'examples', 'drivers'), 'replug/examples/drivers');
   for (const d of dirs)
     addTree(cpio, join(REPO_DIR, d), `replug/${d}`, { skip: (rel) => rel.startsWith('node_modules/') });
   addTree(cpio, join(LAB_DIR, 'guest'), 'lab/guest');
@@ -251,6 +255,8 @@ export async function buildInitramfs({ cacheDir = CACHE_DIR, build = true } = {}
     baseKey,
     dirs,
     treeHash(join(REPO_DIR, 'dist')),
+    treeHash(join(REPO_DIR, 'docs', 'schemas')),
+    treeHash(join(REPO_DIR, 'examples', 'drivers')),
     readFileSync(join(REPO_DIR, 'package.json')),
     treeHash(join(LAB_DIR, 'guest')),
     treeHash(join(LAB_DIR, 'control')),
