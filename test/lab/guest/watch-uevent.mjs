@@ -6,13 +6,13 @@ import { UeventSource } from '/replug/dist/src/usb/sources/uevent.js';
 
 const mono = () => Number(process.hrtime.bigint()) / 1e6;
 const out = (o) => process.stdout.write(`${JSON.stringify({ t: mono(), ...o })}\n`);
-// The source stamps `at` with performance.now(): map it onto CLOCK_MONOTONIC (process.hrtime).
-const perfToMono = mono() - performance.now();
-const source = new UeventSource();
+// The source stamps `at` with its clock's monotonic(): give it CLOCK_MONOTONIC (process.hrtime), so `at` is on
+// the clock of the kernel's timestamps as the lab maps them (performance.now() was measured ~150 ms off here).
+const source = new UeventSource({ clock: { monotonic: mono } });
 await source.start({
   event: (ev) =>
     out({
-      t: ev.at + perfToMono,
+      t: ev.at,
       reported: mono(),
       type: ev.type === 'added' ? 'add' : 'remove',
       bus: ev.device.bus,
