@@ -48,6 +48,12 @@ interface Sighting {
   firstAt: number;
   latency: Map<SourceName, number>;
   timer: TimerHandle | undefined;
+  /**
+   * Seen while a source was still starting: a device already present, listed by each source's first
+   * scan. How far apart those scans land says nothing about detection, so such sightings stay out of the
+   * per-source counters and get no detection report.
+   */
+  initial: boolean;
 }
 
 interface Instance {
@@ -205,8 +211,10 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     const added = this.newSighting(source, at);
     const instance: Instance = { generation, views, device: merged, added };
     this.instances.set(id, instance);
-    this.counters.of(source).seen++;
-    this.counters.of(source).first++;
+    if (!added.initial) {
+      this.counters.of(source).seen++;
+      this.counters.of(source).first++;
+    }
     added.timer = this.after(() => this.report('added', instance.device, added));
     this.safeEmit('device.added', { device: { ...merged }, source });
   }
@@ -247,17 +255,19 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
   }
 
   private newSighting(first: SourceName, at: number): Sighting {
-    return { first, firstAt: at, latency: new Map([[first, 0]]), timer: undefined };
+    const initial = [...this.status.values()].some((st) => st.state === 'starting');
+    return { first, firstAt: at, latency: new Map([[first, 0]]), timer: undefined, initial };
   }
 
   private recordSighting(s: Sighting, source: SourceName, at: number): void {
     if (s.latency.has(source)) return;
     const ms = Math.max(0, at - s.firstAt);
     s.latency.set(source, ms);
-    this.counters.sighting(source, ms);
+    if (!s.initial) this.counters.sighting(source, ms);
   }
 
   private report(kind: 'added' | 'removed', device: UsbDevice, s: Sighting): void {
+    if (s.initial) return;
     const missedBy = [...this.status]
       .filter(([name, st]) => st.state === 'active' && !s.latency.has(name))
       .map(([name]) => name);

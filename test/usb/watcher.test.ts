@@ -218,3 +218,35 @@ describe('UsbWatcher', () => {
     expect(t.watcher.current()).toEqual([]);
   });
 });
+
+describe('UsbWatcher start-up listing', () => {
+  it("keeps devices listed by the sources' first scans out of detection reports and latency counters", async () => {
+    const clock = new FakeClock();
+    const devfs = new FakeSource('devfs', { clock, initialStatus: { state: 'starting' } });
+    const sysfs = new FakeSource('sysfs', { clock, initialStatus: { state: 'starting' } });
+    const watcher = new UsbWatcher({ sources: [devfs, sysfs], clock, settleMs: 1000 });
+    const reports: DetectionReport[] = [];
+    watcher.on('device.detection', (r) => reports.push(r));
+    await watcher.start();
+    // First scans: sysfs lists the device 900 ms after devfs did; that gap is scan order, not detection.
+    devfs.add(dev());
+    await clock.advance(900);
+    sysfs.add(dev());
+    devfs.status({ state: 'active' });
+    sysfs.status({ state: 'active' });
+    await clock.advance(2000);
+    expect(watcher.current()).toHaveLength(1);
+    expect(reports).toEqual([]);
+    expect(watcher.stats().sysfs).toMatchObject({ seen: 0, first: 0, missed: 0, maxLatencyMs: 0 });
+
+    // A real plug after start is reported and counted.
+    devfs.add(dev({ address: 6, key: 'addr:1-6' }));
+    await clock.advance(30);
+    sysfs.add(dev({ address: 6, key: 'addr:1-6' }));
+    await clock.advance(2000);
+    expect(reports).toHaveLength(1);
+    expect(reports[0]!.latencyMs).toEqual({ devfs: 0, sysfs: 30 });
+    expect(watcher.stats().sysfs).toMatchObject({ seen: 1, maxLatencyMs: 30 });
+    await watcher.stop();
+  });
+});
