@@ -168,6 +168,11 @@ describe('replug agent on a fake tree', () => {
     await until('no-bus warning', () =>
       logLines.find((l) => String(l.msg).startsWith('no USB bus on this host')),
     );
+    // The retained census first: Aedes delivers retained messages from its LevelDB store after the SUBACK,
+    // and one arriving late must not be mistaken for the live update awaited below.
+    await until('retained devices with no entry', () =>
+      received.find((m) => m.topic === 'replug/test-pi/devices' && m.payload.count === 0),
+    );
     await tree.createBus(1);
     await tree.plug({ vid: '0627', pid: '0001', product: 'QEMU USB Keyboard' });
     await until('device.added after the bus appeared', () => events(received, 'device.added')[0]);
