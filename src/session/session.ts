@@ -215,7 +215,9 @@ export class Session<H = unknown> {
       this.timeouts.probeTimeoutMs,
       () => {},
     ).then((r) => {
-      if (generation !== this.generation) return;
+      // The generation only moves on open: a probe in flight when the device was unplugged settles after
+      // the session went down, and must not count as a wedge of the (gone) session (seen in the lab).
+      if (generation !== this.generation || this.state.name !== 'up' || this.state.handle !== handle) return;
       if (r.ok) {
         this.dispatch({ type: 'probe.ok' });
         return;
