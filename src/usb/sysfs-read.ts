@@ -7,8 +7,8 @@
  * Attributes end with "\n". A device can vanish between readdir and readFile (unplugged mid-scan): every
  * read failure means "not there (yet)", never an exception to the caller.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { hex4, parseHexId } from './ids.js';
 import { deviceKey, type UsbDevice } from './types.js';
 
@@ -139,13 +139,40 @@ export async function listSysfsDevices(
   return { bus: true, devices };
 }
 
-/** Finds the sysfs identity of bus+address (devfs enrichment). Undefined when sysfs does not have it. */
+/**
+ * `/sys/dev/char/189:<minor>`, the link the kernel makes for the usb_device's devt: usb_new_device() sets
+ * devt = MKDEV(USB_DEVICE_MAJOR, (busnum - 1) * 128 + devnum - 1).
+ */
+export function usbDevCharLink(sysfsRoot: string, bus: number, address: number): string {
+  return join(sysfsRoot, 'dev', 'char', `189:${(bus - 1) * 128 + address - 1}`);
+}
+
+/**
+ * Finds the sysfs identity of bus+address (devfs enrichment). Undefined when sysfs does not have it.
+ * First through the devt link (one realpath, then one parallel round of attribute reads), else by
+ * scanning the bus's entries in parallel (trees without /sys/dev, like the fakes). The scan used to read
+ * the entries one after the other: every read is a thread-pool round trip, and on a loaded single-CPU
+ * machine (the TCG lab) those cost tens of ms each, so a bus with a hub and a few devices took seconds.
+ */
 export async function findSysfsDevice(
   sysfsRoot: string,
   bus: number,
   address: number,
   devfsRoot?: string,
 ): Promise<UsbDevice | undefined> {
+  let target: string | undefined;
+  try {
+    target = await realpath(usbDevCharLink(sysfsRoot, bus, address));
+  } catch {
+    target = undefined;
+  }
+  if (target !== undefined) {
+    const name = basename(target);
+    if (isDeviceEntry(name)) {
+      const device = await readSysfsDevice(dirname(target), name, devfsRoot);
+      if (device && device.bus === bus && device.address === address) return device;
+    }
+  }
   const dir = sysfsDevicesDir(sysfsRoot);
   let names: string[];
   try {
@@ -155,9 +182,7 @@ export async function findSysfsDevice(
   }
   // Only entries on this bus can match: the port path starts with `<bus>-`.
   const candidates = names.filter((n) => n.startsWith(`${bus}-`));
-  for (const name of candidates) {
-    const inst = await readInstance(dir, name);
-    if (inst && inst.bus === bus && inst.address === address) return readSysfsDevice(dir, name, devfsRoot);
-  }
-  return undefined;
+  const instances = await Promise.all(candidates.map((name) => readInstance(dir, name)));
+  const match = candidates.find((_, i) => instances[i]?.bus === bus && instances[i]?.address === address);
+  return match === undefined ? undefined : readSysfsDevice(dir, match, devfsRoot);
 }

@@ -8,6 +8,12 @@
  * fs.watch is a hint, not a ledger: inotify coalesces identical events and drops them on queue overflow
  * (IN_Q_OVERFLOW), and a directory deleted and recreated leaves the watch on the dead inode. So every
  * event burst triggers a reconcile against directory listings, and watches are keyed by inode.
+ *
+ * A reconcile only lists; each new node is then read on its own, and reported as soon as its own read
+ * is done. On a real kernel a read can wait: usbdev_open() and the string attributes in sysfs take the
+ * device lock, which the kernel holds while it probes drivers, and on a loaded single-CPU machine every
+ * fs call is a thread-pool round trip of tens of ms. Waiting for every new node before reporting any (and
+ * before the next reconcile could start) held devices back by seconds in the TCG lab.
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -41,6 +47,13 @@ type NodeRead = { kind: 'ok'; device: UsbDevice } | { kind: 'gone' } | { kind: '
 
 const THREE_DIGITS = /^\d{3}$/;
 
+/** sysfs is authoritative for strings, port path and speed; the descriptor for what it carries. */
+function merge(base: UsbDevice, sys: UsbDevice | undefined): UsbDevice {
+  const merged: UsbDevice = sys ? { ...sys, ...base } : base;
+  merged.key = deviceKey(merged);
+  return merged;
+}
+
 export class DevfsSource implements DeviceSource {
   readonly name = 'devfs' as const;
   private readonly options: DevfsSourceOptions;
@@ -55,6 +68,10 @@ export class DevfsSource implements DeviceSource {
   readonly unreadable = new Map<string, string>();
   private dirty = false;
   private running: Promise<void> | undefined;
+  /** Reads of new nodes in flight, by `BBB/DDD`. */
+  private readonly reading = new Map<string, Promise<void>>();
+  /** The nodes the latest listing had: a read finishing for a node no longer listed is dropped. */
+  private listed = new Set<string>();
   private lastStatus: SourceStatus['state'] | undefined;
 
   constructor(options: DevfsSourceOptions) {
@@ -70,6 +87,7 @@ export class DevfsSource implements DeviceSource {
     listener.status({ state: 'starting' });
     this.requestReconcile();
     await this.running;
+    await this.settleReads(); // devices present at start are reported before start() resolves
   }
 
   async stop(): Promise<void> {
@@ -77,8 +95,10 @@ export class DevfsSource implements DeviceSource {
     this.abort?.abort();
     for (const path of [...this.watchers.keys()]) this.unwatch(path);
     await this.running;
+    await this.settleReads();
     for (const path of [...this.watchers.keys()]) this.unwatch(path); // a reconcile may have raced us
     this.known.clear();
+    this.listed.clear();
     this.unreadable.clear();
     this.lastStatus = undefined;
   }
@@ -93,6 +113,10 @@ export class DevfsSource implements DeviceSource {
   /** Watch handles held now (a leak check for tests). */
   get watchCount(): number {
     return this.watchers.size;
+  }
+
+  private async settleReads(): Promise<void> {
+    while (this.reading.size > 0) await Promise.all(this.reading.values());
   }
 
   /** Coalesces event bursts: one reconcile runs at a time, and one more runs if events came meanwhile. */
@@ -118,6 +142,7 @@ export class DevfsSource implements DeviceSource {
     const rootIno = await dirInode(this.busRoot);
     if (!this.listener) return;
     if (rootIno === undefined) {
+      this.listed = new Set();
       for (const path of [...this.watchers.keys()]) if (path.startsWith(this.busRoot)) this.unwatch(path);
       this.emitRemovals(new Set());
       this.setStatus({
@@ -135,19 +160,35 @@ export class DevfsSource implements DeviceSource {
     if (!this.listener || !names) return;
     this.setStatus({ state: 'active' });
     const present = new Set(names);
+    this.listed = present;
     this.emitRemovals(present);
     for (const name of this.unreadable.keys()) if (!present.has(name)) this.unreadable.delete(name);
-    const fresh = names.filter((n) => !this.known.has(n) && !this.unreadable.has(n));
-    const delays = this.options.readRetryDelaysMs ?? [2, 5, 10, 20, 40, 80];
-    const reads = await Promise.all(fresh.map(async (n) => [n, await this.readNode(n, delays)] as const));
-    if (!this.listener) return;
-    const at = this.clock.monotonic();
-    for (const [name, read] of reads) {
-      if (read.kind === 'failed') this.unreadable.set(name, read.reason);
-      if (read.kind !== 'ok') continue;
-      this.known.set(name, read.device);
-      this.listener.event({ type: 'added', source: 'devfs', at, device: { ...read.device } });
+    for (const name of names) {
+      if (!this.known.has(name) && !this.unreadable.has(name) && !this.reading.has(name))
+        this.startRead(name);
     }
+  }
+
+  /** Reads one new node and reports it when done, without holding up other nodes or the next reconcile. */
+  private startRead(name: string): void {
+    const delays = this.options.readRetryDelaysMs ?? [2, 5, 10, 20, 40, 80];
+    const done = (async () => {
+      const read = await this.readNode(name, delays);
+      // Gone from the listing meanwhile (unplugged mid-read), or stopped: nothing to report.
+      if (!this.listener || !this.listed.has(name) || this.known.has(name)) return;
+      if (read.kind === 'failed') this.unreadable.set(name, read.reason);
+      if (read.kind !== 'ok') return;
+      this.known.set(name, read.device);
+      const at = this.clock.monotonic();
+      this.listener.event({ type: 'added', source: 'devfs', at, device: { ...read.device } });
+    })()
+      .catch(() => {
+        // readNode turns fs errors into results; a throwing listener is the watcher's to report.
+      })
+      .finally(() => {
+        this.reading.delete(name);
+      });
+    this.reading.set(name, done);
   }
 
   /** `BBB/DDD` of every device node (root hubs, always devnum 1, left out); undefined without a bus root. */
@@ -186,6 +227,9 @@ export class DevfsSource implements DeviceSource {
   private async readNode(name: string, delays: number[]): Promise<NodeRead> {
     const { bus, address } = parseNodeName(name);
     const path = devNodePath(this.options.devfsRoot, bus, address);
+    // sysfs is looked up alongside the node read, not after it: on a real kernel its entry exists before
+    // the node (device_add), and each is a few thread-pool round trips that need not queue behind the other.
+    const early = this.lookupSysfs(bus, address);
     let reason = 'unreadable';
     for (let attempt = 0; attempt <= delays.length; attempt++) {
       if (attempt > 0) {
@@ -209,22 +253,23 @@ export class DevfsSource implements DeviceSource {
         continue;
       }
       const base = deviceFromDescriptor(parsed.descriptor, { bus, address, devNode: path });
-      return { kind: 'ok', device: (await this.enrich(bus, address, base)) ?? base };
+      // After retries the early lookup may predate the entry (fake trees): look again.
+      const sys = await (attempt === 0 ? early : this.lookupSysfs(bus, address));
+      return { kind: 'ok', device: merge(base, sys) };
     }
     // Unreadable (EACCES in a rootless container, say) but sysfs may still know who it is.
-    const fromSysfs = await this.enrich(bus, address);
+    const fromSysfs = await this.lookupSysfs(bus, address);
     return fromSysfs ? { kind: 'ok', device: fromSysfs } : { kind: 'failed', reason };
   }
 
-  /** sysfs is authoritative for strings, port path and speed; the descriptor for what it carries. */
-  private async enrich(bus: number, address: number, base?: UsbDevice): Promise<UsbDevice | undefined> {
+  private async lookupSysfs(bus: number, address: number): Promise<UsbDevice | undefined> {
     const { sysfsRoot, devfsRoot } = this.options;
-    const sys =
-      sysfsRoot === undefined ? undefined : await findSysfsDevice(sysfsRoot, bus, address, devfsRoot);
-    if (!base) return sys;
-    const merged: UsbDevice = sys ? { ...sys, ...base } : base;
-    merged.key = deviceKey(merged);
-    return merged;
+    if (sysfsRoot === undefined) return undefined;
+    try {
+      return await findSysfsDevice(sysfsRoot, bus, address, devfsRoot);
+    } catch {
+      return undefined;
+    }
   }
 
   private emitRemovals(present: Set<string>): void {
