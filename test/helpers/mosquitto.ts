@@ -92,7 +92,11 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     'allow_anonymous true',
     `persistence ${persistence}`,
     `persistence_location ${dir}/`,
-    // Written only on clean shutdown (and every autosave_interval s): a kill -9 loses what is newer.
+    // Mosquitto writes its database on clean shutdown and every autosave_interval; by default a kill -9
+    // loses what it acknowledged since (a PUBACK is not a disk write). The crash tests check replug's
+    // queue, not Mosquitto's crash durability, so the test broker saves after every change: with
+    // autosave_on_changes, autosave_interval counts changes (messages queued, subscriptions, retained).
+    'autosave_on_changes true',
     'autosave_interval 1',
     // Started as root, mosquitto drops to user `mosquitto`, which cannot write our 0700 temp dir: stay
     // whoever we are (ignored when not root).
