@@ -29,7 +29,6 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-COPY broker ./broker
 RUN npm run build
 
 # ---- deps: production dependencies for the TARGET platform. npm picks the `usb` optional binary package

@@ -74,7 +74,7 @@ async function startBroker() {
     }
     return { name: 'mosquitto', url: `mqtt://127.0.0.1:${port}`, close: async () => child.kill() };
   }
-  const { startBroker: aedes } = await import(path.join(root, 'dist/broker/broker.js'));
+  const { startBroker: aedes } = await import(path.join(root, 'dist/src/broker/broker.js'));
   const b = await aedes({ port: 0 });
   return { name: 'aedes', url: b.url, close: () => b.close() };
 }

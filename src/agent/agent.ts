@@ -6,7 +6,7 @@
 import { EventEmitter } from 'node:events';
 import { arch, platform } from 'node:os';
 import { join } from 'node:path';
-import { type RunningBroker, startBroker } from '../../broker/broker.js';
+import { type RunningBroker, startBroker } from '../broker/broker.js';
 import type { AgentConfig } from '../config/agent.js';
 import { runtimeReport } from '../doctor/index.js';
 import { AGENT_EVENT_NAMES, type AgentEvents } from '../events.js';

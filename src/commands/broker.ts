@@ -3,8 +3,8 @@
  * disk). `replug broker passwd FILE USER` manages its users file. Flags win over REPLUG_* variables.
  */
 import { resolve } from 'node:path';
-import type { BrokerOptions } from '../../broker/broker.js';
-import { applyPasswd, readNewPassword } from '../../broker/passwd.js';
+import type { BrokerOptions } from '../broker/broker.js';
+import { applyPasswd, readNewPassword } from '../broker/passwd.js';
 import { parseFlags, println } from '../cli/args.js';
 import type { Command, CommandContext } from '../cli/context.js';
 import { ExitCode } from '../cli/context.js';
@@ -160,7 +160,7 @@ export const brokerCommand: Command = {
       log.warn('no --state-dir: retained messages are kept in memory and lost when the broker stops');
     }
     // Imported lazily so `replug broker passwd` and --help do not load aedes and LevelDB.
-    const { startBroker } = await import('../../broker/broker.js');
+    const { startBroker } = await import('../broker/broker.js');
     const broker = await startBroker({ ...config.broker, log });
     if (!ctx.signal.aborted) {
       await new Promise<void>((resolveAbort) =>

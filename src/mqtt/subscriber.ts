@@ -3,7 +3,7 @@
  * dropped broker is retried every second while the others keep delivering, and its state changes are
  * reported once per outage (docs/topics.md "Broker problems"), not per retry.
  *
- * It lives in src/mqtt because only src/mqtt and broker/ import the mqtt package (DESIGN.md).
+ * It lives in src/mqtt because only src/mqtt and src/broker import the mqtt package (DESIGN.md).
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';

@@ -5,7 +5,7 @@ import {
   filterWithin,
   type Principal,
   topicMatches,
-} from '../../broker/acl.js';
+} from '../../src/broker/acl.js';
 
 const agentA: Principal = { kind: 'user', username: 'a', role: 'agent' };
 const observer: Principal = { kind: 'user', username: 'dash', role: 'observer' };

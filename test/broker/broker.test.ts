@@ -6,7 +6,7 @@ import { once } from 'node:events';
 import net from 'node:net';
 import os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningBroker, startBroker } from '../../broker/broker.js';
+import { type RunningBroker, startBroker } from '../../src/broker/broker.js';
 import { ErrorCodes, ReplugError } from '../../src/errors.js';
 import {
   clientsAvailable,

@@ -3,8 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import type { Role } from '../../broker/acl.js';
-import { hashPassword, writeUsersFile } from '../../broker/users.js';
+import type { Role } from '../../src/broker/acl.js';
+import { hashPassword, writeUsersFile } from '../../src/broker/users.js';
 import { createLogger, type Logger } from '../../src/log.js';
 
 export async function tempDir(prefix: string): Promise<{ dir: string; cleanup(): Promise<void> }> {

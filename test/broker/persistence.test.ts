@@ -3,8 +3,8 @@
  * (real LevelDB in a temp dir, real mosquitto clients).
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { startBroker } from '../../broker/broker.js';
-import { openPersistence } from '../../broker/persistence.js';
+import { startBroker } from '../../src/broker/broker.js';
+import { openPersistence } from '../../src/broker/persistence.js';
 import { ErrorCodes } from '../../src/errors.js';
 import {
   clientsAvailable,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { anonymousAllowed, checkListenPolicy, isLoopbackHost } from '../../broker/policy.js';
+import { anonymousAllowed, checkListenPolicy, isLoopbackHost } from '../../src/broker/policy.js';
 import { ErrorCodes, ReplugError } from '../../src/errors.js';
 
 describe('isLoopbackHost', () => {

@@ -2,8 +2,8 @@
  * TLS with a CA the test generates (openssl CLI), checked with mosquitto_sub/pub --cafile/--cert/--key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startBroker } from '../../broker/broker.js';
-import { loadTls } from '../../broker/tls.js';
+import { startBroker } from '../../src/broker/broker.js';
+import { loadTls } from '../../src/broker/tls.js';
 import { ErrorCodes } from '../../src/errors.js';
 import {
   clientsAvailable,

@@ -12,7 +12,7 @@ import {
   UserStore,
   verifyPassword,
   writeUsersFile,
-} from '../../broker/users.js';
+} from '../../src/broker/users.js';
 import { ConfigError, ErrorCodes, ReplugError } from '../../src/errors.js';
 
 // The smallest parameters parseHash accepts: keeps the suite fast; the default is checked separately.

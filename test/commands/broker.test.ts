@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { readUsersFile, verifyPassword } from '../../broker/users.js';
+import { readUsersFile, verifyPassword } from '../../src/broker/users.js';
 import { main } from '../../src/cli/main.js';
 import { parseBrokerConfig } from '../../src/commands/broker.js';
 import { ConfigError } from '../../src/errors.js';

@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type RunningBroker, startBroker } from '../../broker/broker.js';
+import { type RunningBroker, startBroker } from '../../src/broker/broker.js';
 import { agentTopics } from '../../src/mqtt/topics.js';
 import { lines, watch } from '../fleet/cli.js';
 import {

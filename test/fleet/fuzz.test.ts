@@ -6,7 +6,7 @@
  */
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type RunningBroker, startBroker } from '../../broker/broker.js';
+import { type RunningBroker, startBroker } from '../../src/broker/broker.js';
 import { emptyFleet, reduce } from '../../src/fleet/aggregate.js';
 import { lines, watch } from './cli.js';
 import { buildStatus, infoFor, msg, T0 } from './sim.js';

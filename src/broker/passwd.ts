@@ -3,7 +3,7 @@
  * injected. The password never comes from argv (it would show in `ps` and shell history): on a TTY it is
  * typed without echo and confirmed; from a pipe the first line is used, so scripts and tests work.
  */
-import { ErrorCodes, ReplugError } from '../src/errors.js';
+import { ErrorCodes, ReplugError } from '../errors.js';
 import type { Role } from './acl.js';
 import { hashPassword, isValidUsername, readUsersFile, type ScryptParams, writeUsersFile } from './users.js';
 

@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import levelPersistence, { type LevelPersistence } from 'aedes-persistence-level';
 import { ClassicLevel } from 'classic-level';
-import { ErrorCodes, errnoOf, ReplugError } from '../src/errors.js';
+import { ErrorCodes, errnoOf, ReplugError } from '../errors.js';
 
 export interface OpenPersistence {
   /** Passed to aedes as `persistence`. */

@@ -12,7 +12,7 @@
 import { randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { chmod, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { ConfigError, ErrorCodes, errnoOf, ReplugError } from '../src/errors.js';
+import { ConfigError, ErrorCodes, errnoOf, ReplugError } from '../errors.js';
 import { ROLES, type Role } from './acl.js';
 
 export interface UserRecord {

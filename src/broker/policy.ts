@@ -8,7 +8,7 @@
  * every remote client must log in.
  */
 import { isIP } from 'node:net';
-import { ErrorCodes, ReplugError } from '../src/errors.js';
+import { ErrorCodes, ReplugError } from '../errors.js';
 
 /** 127.0.0.0/8, ::1, their IPv4-mapped forms, and the name localhost. */
 export function isLoopbackHost(host: string | undefined): boolean {

@@ -11,8 +11,8 @@
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import { ErrorCodes, errnoOf, ReplugError } from '../src/errors.js';
-import { type Logger, silentLogger } from '../src/log.js';
+import { ErrorCodes, errnoOf, ReplugError } from '../errors.js';
+import { type Logger, silentLogger } from '../log.js';
 import { type AclOptions, authorizePublish, authorizeSubscribe, type Principal } from './acl.js';
 import { type OpenPersistence, openPersistence } from './persistence.js';
 import { anonymousAllowed, checkListenPolicy, isLoopbackHost } from './policy.js';

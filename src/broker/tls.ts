@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
-import { ErrorCodes, errnoOf, ReplugError } from '../src/errors.js';
+import { ErrorCodes, errnoOf, ReplugError } from '../errors.js';
 
 export interface TlsFiles {
   /** Server certificate chain (PEM file path). */
