@@ -42,7 +42,6 @@ function sourcesMtime(): number {
   const files = ['package.json', 'tsconfig.json', 'tsconfig.build.json'].map((f) => join(REPO_ROOT, f));
   return Math.max(
     newestMtime(join(REPO_ROOT, 'src')),
-    newestMtime(join(REPO_ROOT, 'broker')),
     ...files.map((f) => statSync(f).mtimeMs),
   );
 }
