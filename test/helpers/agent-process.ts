@@ -40,10 +40,7 @@ function newestMtime(dir: string): number {
 
 function sourcesMtime(): number {
   const files = ['package.json', 'tsconfig.json', 'tsconfig.build.json'].map((f) => join(REPO_ROOT, f));
-  return Math.max(
-    newestMtime(join(REPO_ROOT, 'src')),
-    ...files.map((f) => statSync(f).mtimeMs),
-  );
+  return Math.max(newestMtime(join(REPO_ROOT, 'src')), ...files.map((f) => statSync(f).mtimeMs));
 }
 
 function upToDate(): boolean {
