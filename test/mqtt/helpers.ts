@@ -4,6 +4,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { Aedes, type AedesOptions } from 'aedes';
+// Aedes 1.2 speaks MQTT 3.1/3.1.1 only: a real broker for the publisher's fall back from MQTT 5 (issue 14).
+import { Aedes as AedesV311 } from 'aedes-v1';
 import mqtt, { type MqttClient } from 'mqtt';
 
 export interface AedesHandle {
@@ -13,8 +15,14 @@ export interface AedesHandle {
   close(): Promise<void>;
 }
 
-export async function startAedes(options: AedesOptions = {}): Promise<AedesHandle> {
-  const broker = await Aedes.createBroker(options);
+/** A real Aedes on port 0; `v311Only` starts Aedes 1.2, which refuses MQTT 5 CONNECTs. */
+export async function startAedes(
+  options: AedesOptions = {},
+  { v311Only = false }: { v311Only?: boolean } = {},
+): Promise<AedesHandle> {
+  const broker = v311Only
+    ? ((await AedesV311.createBroker(options as never)) as unknown as Aedes)
+    : await Aedes.createBroker(options);
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
     sockets.add(socket);

@@ -54,8 +54,22 @@ afterEach(async () => {
   await state.cleanup();
 });
 
-describe('publisher against Aedes (MQTT 3.1.1 only)', () => {
-  it('falls back from MQTT 5 to 3.1.1 and publishes the retained census, all schema-valid', async () => {
+describe('publisher against Aedes', () => {
+  it('speaks MQTT 5 to a broker that offers it (Aedes 2)', async () => {
+    const p = publisher();
+    p.setInfo(info);
+    await p.start();
+    await p.connected();
+    expect(p.protocolVersion).toBe(5);
+    const r = await recorder();
+    await r.until((m) => m.some((x) => x.topic === 'replug/pi-kitchen/info'), 5000, 'the retained info');
+    const infoMsg = r.messages.find((m) => m.topic === 'replug/pi-kitchen/info');
+    expect(infoMsg?.json.broker).toMatchObject({ protocolVersion: 5 });
+  });
+
+  it('falls back from MQTT 5 to 3.1.1 (Aedes 1.2) and publishes the retained census, all schema-valid', async () => {
+    await aedes.close();
+    aedes = await startAedes({}, { v311Only: true });
     const p = publisher();
     p.setInfo(info);
     p.setDevices([device]);
@@ -132,21 +146,27 @@ describe('publisher against Aedes (MQTT 3.1.1 only)', () => {
     expect(String(warnings[0]?.msg)).toMatch(/cannot reach the broker mqtt:\/\/127\.0\.0\.1:\d+; queueing/);
   });
 
-  it('refuses bad credentials with REPLUG_MQTT_AUTH once, keeping the return code', async () => {
+  it.each([
+    { name: 'MQTT 5: reason code 0x86', v311Only: false, reasonCode: 0x86 },
+    { name: 'MQTT 3.1.1: return code 4', v311Only: true, reasonCode: 4 },
+  ])('refuses bad credentials with REPLUG_MQTT_AUTH once, keeping the code ($name)', async (c) => {
     await aedes.close();
-    aedes = await startAedes({
-      authenticate: (_c, _u, _p, done) => {
-        const err = Object.assign(new Error('bad user'), { returnCode: 4 as const });
-        done(err, null);
+    aedes = await startAedes(
+      {
+        authenticate: (_c, _u, _p, done) => {
+          const err = Object.assign(new Error('bad user'), { returnCode: 4 as const });
+          done(err, null);
+        },
       },
-    });
+      { v311Only: c.v311Only },
+    );
     const p = publisher({ url: aedes.url, username: 'x', password: 'y' });
     const errors: { code: string; details?: Record<string, unknown> }[] = [];
     p.on('error', (e) => errors.push(e));
     await p.start();
     await new Promise((r) => setTimeout(r, 700));
     expect(errors).toHaveLength(1);
-    expect(errors[0]).toMatchObject({ code: 'REPLUG_MQTT_AUTH', details: { reasonCode: 4 } });
+    expect(errors[0]).toMatchObject({ code: 'REPLUG_MQTT_AUTH', details: { reasonCode: c.reasonCode } });
   });
 
   it('sends Home Assistant device discovery, and again when HA says online', async () => {
