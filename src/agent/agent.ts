@@ -7,8 +7,10 @@ import { EventEmitter } from 'node:events';
 import { arch, platform } from 'node:os';
 import { join } from 'node:path';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
+import { rehint } from '../cli/hints.js';
 import type { AgentConfig } from '../config/agent.js';
 import { runtimeReport } from '../doctor/index.js';
+import { ErrorCodes } from '../errors.js';
 import { AGENT_EVENT_NAMES, type AgentEvents } from '../events.js';
 import type { Logger } from '../log.js';
 import { createPublisher, type Publisher } from '../mqtt/publisher.js';
@@ -101,6 +103,13 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
         usersFile: config.broker.users,
         persistenceDir: join(stateDir, 'broker'),
         log: log.child({ module: 'broker' }),
+      }).catch((err: unknown) => {
+        throw rehint(
+          err,
+          ErrorCodes.BROKER_PORT_IN_USE,
+          (e) =>
+            `${e.details?.url ? `another broker is probably running there: use it with --mqtt ${e.details.url}, or ` : ''}choose another port with --broker-port`,
+        );
       });
       cleanups.push(() => broker?.close());
       const subHost = broker.address.host === '0.0.0.0' ? '127.0.0.1' : broker.address.host;
@@ -198,6 +207,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
         procRoot: config.procRoot,
         sysfsRoot: config.sysfsRoot,
         runRoot: deps.runRoot ?? '/run',
+      }).catch((err: unknown) => {
+        throw rehint(err, ErrorCodes.RELAY_UDEV_PRESENT, (e) => `${e.hint}; leave out --relay`);
       });
       cleanups.push(() => relay?.stop());
     }

@@ -11,13 +11,24 @@ import { createUsbAccess } from '../usb/access.js';
 import type { Clock } from '../util/clock.js';
 
 export async function loadSessionDriver(
-  config: Pick<AgentConfig, 'driver' | 'detachKernelDriver' | 'probeIntervalMs' | 'devfsRoot'>,
+  config: Pick<
+    AgentConfig,
+    'driver' | 'driverOptions' | 'detachKernelDriver' | 'probeIntervalMs' | 'devfsRoot'
+  >,
   deps: { log: Logger; cwd: string; clock: Clock },
 ): Promise<SessionDriver> {
   if (config.driver) {
-    const driver = await loadDriver(config.driver, { cwd: deps.cwd, log: deps.log });
+    // A factory gets every --driver-option, and --probe-interval when given (issue 13); a driver that
+    // states no probe interval of its own is probed at --probe-interval.
+    const driver = await loadDriver(config.driver, {
+      cwd: deps.cwd,
+      log: deps.log,
+      options: config.driverOptions,
+    });
     deps.log.info(`session driver: ${driver.name} (from ${config.driver})`);
-    return driver as SessionDriver;
+    return driver.probeIntervalMs === undefined
+      ? { ...driver, probeIntervalMs: config.probeIntervalMs }
+      : driver;
   }
   return createProbeDriver({
     access: createUsbAccess(),

@@ -86,7 +86,9 @@ function listenError(err: unknown, host: string, port: number): ReplugError {
   const errno = errnoOf(err);
   if (errno === 'EADDRINUSE') {
     return new ReplugError(ErrorCodes.BROKER_PORT_IN_USE, `port ${port} on ${host} is already in use`, {
-      hint: `another broker is probably running there: use it with --mqtt mqtt://${urlHost(host)}:${port}, or choose another port with --broker-port`,
+      hint: 'another broker is probably running there; choose another port with --broker-port',
+      // The agent's boundary offers `--mqtt <url>` (use that broker instead); `replug broker` has no such flag.
+      details: { url: `mqtt://${urlHost(host)}:${port}` },
       cause: err,
     });
   }

@@ -32,7 +32,7 @@ export function checkListenPolicy(input: ListenPolicyInput): void {
     ErrorCodes.BROKER_AUTH_REQUIRED,
     `refusing to listen on ${input.host} without authentication: anyone on the network could publish`,
     {
-      hint: 'create users with `replug broker passwd FILE USER` and pass --users FILE, or pass --allow-anonymous if this network is trusted',
+      hint: 'create users with `replug broker passwd FILE USER` and pass --broker-users FILE, or pass --allow-anonymous if this network is trusted',
     },
   );
 }

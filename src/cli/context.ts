@@ -1,3 +1,5 @@
+import type { OptionTable, Rows } from './options.js';
+
 /** What every command receives: the world, injected (habit 7: commands return exit codes, never exit). */
 export interface CommandIO {
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
@@ -18,6 +20,10 @@ export interface Command {
   readonly name: string;
   /** One line for `replug --help`. */
   readonly summary: string;
+  /** `--help`, generated from the option tables. */
+  readonly help: string;
+  /** The option tables of the command and its subcommands (`broker passwd`): what the CLI tests walk. */
+  readonly tables: readonly { readonly name: string; readonly options: OptionTable<Rows> }[];
   run(ctx: CommandContext): Promise<number>;
 }
 

@@ -2,10 +2,10 @@
  * The CLI as a function tests can call: argv in, exit code out. src/bin/replug.ts is the only caller that
  * turns the code into process.exit.
  */
-import { createRequire } from 'node:module';
 import { ErrorCodes, formatForUser, isReplugError } from '../errors.js';
 import type { Command, CommandContext } from './context.js';
 import { ExitCode } from './context.js';
+import { version } from './version.js';
 
 type Loader = () => Promise<Command>;
 
@@ -37,18 +37,6 @@ export const commands: Record<string, { summary: string; load: Loader }> = {
     load: async () => (await import('../commands/relay.js')).relayCommand,
   },
 };
-
-export function version(): string {
-  const require = createRequire(import.meta.url);
-  for (const p of ['../../package.json', '../../../package.json']) {
-    try {
-      return (require(p) as { version: string }).version;
-    } catch {
-      // try the next layout (src/ under vitest, dist/src/ when built)
-    }
-  }
-  return '0.0.0';
-}
 
 export function usage(): string {
   const names = Object.keys(commands);

@@ -1,64 +1,57 @@
 /**
  * `replug agent`: parse config (every problem at once), ask for IDs like the seed when they are missing on
- * a TTY, start the agent, run until SIGINT/SIGTERM, stop cleanly and return 0.
+ * a TTY, start the agent, run until SIGINT/SIGTERM, stop within STOP_BOUND_MS and return 0.
  */
-
 import { once } from 'node:events';
 import { homedir, hostname } from 'node:os';
 import { startAgent } from '../agent/agent.js';
-import { agentHelp } from '../agent/help.js';
-import type { Command, CommandContext } from '../cli/context.js';
+import type { Command } from '../cli/context.js';
 import { ExitCode } from '../cli/context.js';
-import { version } from '../cli/main.js';
-import { createPrompter } from '../cli/prompt.js';
-import { type AgentConfig, loadAgentConfig } from '../config/agent.js';
+import { renderHelp } from '../cli/help.js';
+import { realFileState } from '../cli/kinds.js';
+import { version } from '../cli/version.js';
+import { agentOptions, loadAgentConfig, STOP_BOUND_MS } from '../config/agent.js';
 import { createLogger } from '../log.js';
-import { hex4, parseDecimalId } from '../usb/ids.js';
 import { systemClock } from '../util/clock.js';
+import { promptForTarget } from './seed-prompt.js';
 
-/**
- * The original .NET tool asked for TEST_VID/TEST_PID on the console when they were missing; keep its
- * words. An empty answer skips: the agent then watches devices without a target session.
- */
-async function promptForTarget(ctx: CommandContext, config: AgentConfig): Promise<boolean> {
-  const prompter = createPrompter(ctx.stdin, ctx.stdout, ctx.signal);
-  // undefined: skipped (empty answer); null: input ended or Ctrl-C.
-  const ask = async (what: 'Vendor' | 'Product'): Promise<number | undefined | null> => {
-    for (;;) {
-      const answer = await prompter.ask(
-        `${what} ID not specified in environment. Please enter it (0-65535):`,
-      );
-      if (answer === undefined) return null;
-      if (answer.trim() === '') return undefined;
-      const id = parseDecimalId(answer);
-      if (id !== undefined) return id;
-      ctx.stderr.write(`replug: "${answer.trim()}" is not a number from 0 to 65535\n`);
-    }
-  };
-  try {
-    const vid = await ask('Vendor');
-    if (vid === null) return false;
-    if (vid === undefined) return true;
-    const pid = await ask('Product');
-    if (pid === null) return false;
-    if (pid !== undefined) config.targets.push({ vid: hex4(vid), pid: hex4(pid) });
-    return true;
-  } finally {
-    prompter.close();
-  }
-}
+export const agentHelp = renderHelp({
+  usage: ['replug agent [options]'],
+  description: `Watch USB devices, keep a restartable session to each target device across unplug/replug, and publish
+device events, session states and reconnect outcomes to MQTT. With no --mqtt, an embedded broker is started.
+Flags win over variables, variables over defaults.`,
+  options: agentOptions,
+  footer: `On SIGINT/SIGTERM the agent publishes "offline", closes its sessions and exits 0 within ${STOP_BOUND_MS / 1000} s,
+whatever is in flight (a part that hangs is abandoned with one log line). A second signal exits at once.
+Exit codes: 0 stopped cleanly; 1 a runtime failure (an uncaught exception included: systemd or Docker
+restart it); 2 bad flags, variables or missing files.
+
+Examples
+  replug agent                                   # watch everything, embedded broker on 127.0.0.1:1883
+  replug agent -t 1209:0001 --mqtt mqtt://central.local
+  replug agent -t 1209:0001 --driver ./my-driver.mjs --driver-option baud=115200
+  mosquitto_sub -h 127.0.0.1 -t 'replug/#' -v    # what the agent publishes`,
+});
 
 export const agentCommand: Command = {
   name: 'agent',
   summary: 'watch USB, keep sessions to target devices, publish to MQTT (embedded broker by default)',
+  help: agentHelp,
+  tables: [{ name: 'agent', options: agentOptions }],
   async run(ctx) {
-    const config = loadAgentConfig(ctx.argv, ctx.env, { hostname: hostname() });
+    const config = loadAgentConfig(ctx.argv, ctx.env, {
+      hostname: hostname(),
+      cwd: ctx.cwd,
+      fileState: realFileState,
+    });
     if (config.help) {
       ctx.stdout.write(agentHelp);
       return ExitCode.OK;
     }
     if (config.targetsMissing && ctx.stdin.isTTY) {
-      if (!(await promptForTarget(ctx, config))) return ExitCode.OK;
+      const answered = await promptForTarget(ctx);
+      if (answered === null) return ExitCode.OK;
+      if (answered) config.targets.push(answered);
     }
     const pretty =
       config.logFormat === 'pretty' || (config.logFormat === 'auto' && ctx.stdout.isTTY === true);

@@ -2,61 +2,77 @@
  * `replug doctor`: explain this host or container. It reports and always exits 0: a missing USB bus or a
  * badly configured container is the answer, not an error.
  */
-import { resolve } from 'node:path';
-import { parseFlags, println } from '../cli/args.js';
+import { println } from '../cli/args.js';
 import type { Command, CommandContext } from '../cli/context.js';
 import { ExitCode } from '../cli/context.js';
+import { renderHelp } from '../cli/help.js';
+import { kinds } from '../cli/kinds.js';
+import { commonRows, defineOptions, type RawFlags, type Values } from '../cli/options.js';
 import { type CollectOptions, collectFacts } from '../doctor/facts.js';
 import { formatReport, runtimeInfo, summarize } from '../doctor/format.js';
 import { type DoctorRoots, defaultRoots } from '../doctor/types.js';
 import { judge } from '../doctor/verdict.js';
+import { ConfigError } from '../errors.js';
 
-const HELP = `Usage: replug doctor [options]
+export const doctorOptions = defineOptions({
+  json: { kind: kinds.flag(), help: 'one JSON object: facts, verdicts, summary, info' },
+  'proc-root': {
+    kind: kinds.path(),
+    env: 'REPLUG_PROC_ROOT',
+    default: defaultRoots.proc,
+    help: 'read /proc from DIR',
+  },
+  'sys-root': {
+    kind: kinds.path(),
+    aliases: ['sysfs-root'],
+    env: 'REPLUG_SYSFS_ROOT',
+    default: defaultRoots.sys,
+    help: 'read /sys from DIR',
+  },
+  'dev-root': {
+    kind: kinds.path(),
+    aliases: ['devfs-root'],
+    env: 'REPLUG_DEVFS_ROOT',
+    default: defaultRoots.dev,
+    help: 'read /dev from DIR',
+  },
+  'run-root': {
+    kind: kinds.path(),
+    env: 'REPLUG_RUN_ROOT',
+    default: defaultRoots.run,
+    help: 'read /run from DIR',
+  },
+  root: {
+    kind: kinds.path(),
+    env: 'REPLUG_ROOT',
+    default: defaultRoots.root,
+    help: 'look for /.dockerenv in DIR',
+  },
+  ...commonRows,
+});
 
-Explains this host or container: runtime, network namespace, udev, /dev, cgroup device
+const HELP = renderHelp({
+  usage: ['replug doctor [options]'],
+  description: `Explains this host or container: runtime, network namespace, udev, /dev, cgroup device
 access, user namespace, USB bus; then, for each detection source, whether it works here
-and the exact fix when it does not.
+and the exact fix when it does not.`,
+  options: doctorOptions,
+  footer: 'Exit status is 0 whatever doctor finds.',
+});
 
-Options:
-  --json                    one JSON object: facts, verdicts, summary, info
-  --proc-root DIR           read /proc from DIR        (env REPLUG_PROC_ROOT)
-  --sys-root DIR            read /sys from DIR         (alias --sysfs-root; env REPLUG_SYSFS_ROOT)
-  --dev-root DIR            read /dev from DIR         (alias --devfs-root; env REPLUG_DEVFS_ROOT)
-  --run-root DIR            read /run from DIR         (env REPLUG_RUN_ROOT)
-  --root DIR                look for /.dockerenv in DIR (env REPLUG_ROOT)
-  --help                    this text
-
-Exit status is 0 whatever doctor finds.`;
-
-const options = {
-  json: { type: 'boolean' },
-  'proc-root': { type: 'string' },
-  'sys-root': { type: 'string' },
-  'sysfs-root': { type: 'string' },
-  'dev-root': { type: 'string' },
-  'devfs-root': { type: 'string' },
-  'run-root': { type: 'string' },
-  root: { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  debug: { type: 'boolean' },
-} as const;
-
+/** The roots to read, from flags already split by name (aliases included), variables and defaults. */
 export function resolveRoots(
-  values: Partial<Record<keyof typeof options, string | boolean | undefined>>,
+  values: RawFlags,
   env: Record<string, string | undefined>,
   cwd: string,
 ): DoctorRoots {
-  const pick = (flag: unknown, alias: unknown, envValue: string | undefined, fallback: string) => {
-    const chosen = [flag, alias, envValue].find((v): v is string => typeof v === 'string' && v !== '');
-    return chosen === undefined ? fallback : resolve(cwd, chosen);
-  };
-  return {
-    proc: pick(values['proc-root'], undefined, env.REPLUG_PROC_ROOT, defaultRoots.proc),
-    sys: pick(values['sys-root'], values['sysfs-root'], env.REPLUG_SYSFS_ROOT, defaultRoots.sys),
-    dev: pick(values['dev-root'], values['devfs-root'], env.REPLUG_DEVFS_ROOT, defaultRoots.dev),
-    run: pick(values['run-root'], undefined, env.REPLUG_RUN_ROOT, defaultRoots.run),
-    root: pick(values.root, undefined, env.REPLUG_ROOT, defaultRoots.root),
-  };
+  const { parsed, problems } = doctorOptions.resolve(values, { env, cwd });
+  if (problems.length > 0) throw new ConfigError(problems);
+  return rootsOf(parsed.values);
+}
+
+function rootsOf(v: Values<typeof doctorOptions.rows>): DoctorRoots {
+  return { proc: v['proc-root'], sys: v['sys-root'], dev: v['dev-root'], run: v['run-root'], root: v.root };
 }
 
 /** Factory so tests inject tryOpen (cgroup v2 access can only be learnt by opening a node). */
@@ -64,13 +80,15 @@ export function createDoctorCommand(collect: CollectOptions = {}): Command {
   return {
     name: 'doctor',
     summary: 'explain this host or container: which detection paths work here and how to fix the rest',
+    help: HELP,
+    tables: [{ name: 'doctor', options: doctorOptions }],
     async run(ctx: CommandContext): Promise<number> {
-      const { values } = parseFlags(ctx.argv, options);
+      const { values } = doctorOptions.parse(ctx.argv, { env: ctx.env, cwd: ctx.cwd });
+      const roots = rootsOf(values);
       if (values.help) {
-        println(ctx.stdout, HELP);
+        ctx.stdout.write(HELP);
         return ExitCode.OK;
       }
-      const roots = resolveRoots(values, ctx.env, ctx.cwd);
       const facts = await collectFacts(roots, ctx.env, collect);
       const verdict = judge(facts);
       if (values.json) {

@@ -2,58 +2,57 @@
  * `replug list`: a one-shot device table like lsusb, plus port path, speed, serial and whether the usbfs
  * node is there and readable. A host without a USB bus is an answer, not an error: one line, exit 0.
  */
-import { resolve } from 'node:path';
-import { parseFlags, println } from '../cli/args.js';
+import { println } from '../cli/args.js';
 import type { Command, CommandContext } from '../cli/context.js';
 import { ExitCode } from '../cli/context.js';
+import { renderHelp } from '../cli/help.js';
+import { kinds } from '../cli/kinds.js';
+import { commonRows, defineOptions } from '../cli/options.js';
 import { collectListing, formatTable, toJson } from '../usb/listing.js';
 
-const HELP = `Usage: replug list [options]
+export const listOptions = defineOptions({
+  json: { kind: kinds.flag(), help: 'a JSON array of devices ([] when there is no USB bus)' },
+  all: { kind: kinds.flag(), help: 'include root hubs (usbN)' },
+  'sysfs-root': {
+    kind: kinds.path(),
+    env: 'REPLUG_SYSFS_ROOT',
+    default: '/sys',
+    help: 'read sysfs from DIR',
+  },
+  'devfs-root': {
+    kind: kinds.path(),
+    env: 'REPLUG_DEVFS_ROOT',
+    default: '/dev',
+    help: 'read devfs from DIR',
+  },
+  ...commonRows,
+});
 
-Lists the USB devices of this host (or of the trees given), like lsusb plus port path,
+const HELP = renderHelp({
+  usage: ['replug list [options]'],
+  description: `Lists the USB devices of this host (or of the trees given), like lsusb plus port path,
 speed, serial and whether the /dev/bus/usb node is present and readable (NODE column:
-ok, missing, no-access, bad). IDs are 4-digit lowercase hex.
-
-Options:
-  --json              a JSON array of devices ([] when there is no USB bus)
-  --all               include root hubs (usbN)
-  --sysfs-root DIR    read sysfs from DIR instead of /sys   (env REPLUG_SYSFS_ROOT)
-  --devfs-root DIR    read devfs from DIR instead of /dev   (env REPLUG_DEVFS_ROOT)
-  --help              this text
-
-Exit status is 0 when the listing could be made, also when there is no USB bus.`;
-
-const options = {
-  json: { type: 'boolean' },
-  all: { type: 'boolean' },
-  'sysfs-root': { type: 'string' },
-  'devfs-root': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  debug: { type: 'boolean' },
-} as const;
-
-function pickRoot(
-  flag: string | undefined,
-  envValue: string | undefined,
-  fallback: string,
-  cwd: string,
-): string {
-  const chosen = [flag, envValue].find((v): v is string => typeof v === 'string' && v !== '');
-  return chosen === undefined ? fallback : resolve(cwd, chosen);
-}
+ok, missing, no-access, bad). IDs are 4-digit lowercase hex.`,
+  options: listOptions,
+  footer: 'Exit status is 0 when the listing could be made, also when there is no USB bus.',
+});
 
 export const listCommand: Command = {
   name: 'list',
   summary: 'one-shot device list, like lsusb plus port path, serial and speed',
+  help: HELP,
+  tables: [{ name: 'list', options: listOptions }],
   async run(ctx: CommandContext): Promise<number> {
-    const { values } = parseFlags(ctx.argv, options);
+    const { values } = listOptions.parse(ctx.argv, { env: ctx.env, cwd: ctx.cwd });
     if (values.help) {
-      println(ctx.stdout, HELP);
+      ctx.stdout.write(HELP);
       return ExitCode.OK;
     }
-    const sysfsRoot = pickRoot(values['sysfs-root'], ctx.env.REPLUG_SYSFS_ROOT, '/sys', ctx.cwd);
-    const devfsRoot = pickRoot(values['devfs-root'], ctx.env.REPLUG_DEVFS_ROOT, '/dev', ctx.cwd);
-    const listing = await collectListing({ sysfsRoot, devfsRoot, includeRootHubs: values.all === true });
+    const listing = await collectListing({
+      sysfsRoot: values['sysfs-root'],
+      devfsRoot: values['devfs-root'],
+      includeRootHubs: values.all,
+    });
     if (!listing.bus) {
       const line = `replug: ${listing.reason}; nothing to list (replug doctor explains why)`;
       if (values.json) {

@@ -3,11 +3,12 @@
  * Live table on a TTY, NDJSON with --json, a retained census with --once (+ --expect for monitoring),
  * native-vs-container figures with --compare. Composition root only: the logic is in src/fleet/.
  */
-import { resolve } from 'node:path';
-import { parseFlags, println } from '../cli/args.js';
+import { println } from '../cli/args.js';
 import type { Command, CommandContext } from '../cli/context.js';
 import { ExitCode } from '../cli/context.js';
-import { Problems, parseIntFlag } from '../config/collect.js';
+import { renderHelp } from '../cli/help.js';
+import { kinds, realFileState } from '../cli/kinds.js';
+import { commonRows, defineOptions } from '../cli/options.js';
 import { ConfigError } from '../errors.js';
 import { emptyFleet, reduce } from '../fleet/aggregate.js';
 import { compareRuntimes } from '../fleet/compare.js';
@@ -22,52 +23,63 @@ import { isValidAgentId, parseTopic } from '../mqtt/topics.js';
 import { parseTargetSpec, targetTopicKey } from '../usb/ids.js';
 import { type Clock, systemClock } from '../util/clock.js';
 
-const HELP = `Usage: replug watch [--mqtt URL]... [options]
+const agentIdKind = kinds.checked('AGENT', (t) =>
+  isValidAgentId(t) ? undefined : `agent id "${t}" is not valid; expected [a-z0-9-]+`,
+);
 
-Subscribes to replug/+/# on every broker and shows each agent: online/offline (late wills ignored by boot
-counter), runtime, devices, target sessions, reconnect stats, detection sources, last event.
+export const watchOptions = defineOptions({
+  mqtt: {
+    kind: kinds.brokerUrl(),
+    multiple: true,
+    default: ['mqtt://127.0.0.1:1883'],
+    help: 'broker to watch; repeat for several',
+  },
+  json: { kind: kinds.flag(), help: 'NDJSON: one normalized object per received message, for scripts' },
+  once: {
+    kind: kinds.flag(),
+    help: 'print the retained census and exit (waits for retained messages to stop arriving)',
+  },
+  timeout: {
+    kind: kinds.int(1, 3600, 'S'),
+    short: 'W',
+    default: 5,
+    help: 'with --once: wait at most S seconds',
+  },
+  expect: {
+    kind: agentIdKind,
+    multiple: true,
+    help: 'with --once: exit 1 if AGENT is missing or offline',
+    needs: [{ option: 'once', why: 'it sets the exit code of a census' }],
+  },
+  compare: {
+    kind: kinds.flag(),
+    help: 'reconnect success and latency per runtime for the same target, and which detection sources worked in each (native vs container)',
+  },
+  agent: { kind: agentIdKind, multiple: true, help: 'only these agents' },
+  target: { kind: kinds.string('SPEC'), multiple: true, help: 'only these targets, vvvv:pppp[:SERIAL]' },
+  username: { kind: kinds.string('NAME'), short: 'u', help: 'broker user name' },
+  password: { kind: kinds.string('SECRET'), short: 'P', help: 'its password' },
+  cafile: { kind: kinds.file(), help: 'CA certificate (PEM) for mqtts://' },
+  cert: { kind: kinds.file(), help: 'client certificate (PEM)', goesWith: 'key' },
+  key: { kind: kinds.file(), help: 'its private key', goesWith: 'cert' },
+  insecure: { kind: kinds.flag(), help: "do not verify the broker's certificate (lab brokers only)" },
+  'no-color': { kind: kinds.flag(), help: 'no colours (also NO_COLOR=1)' },
+  'max-payload': {
+    kind: kinds.int(1, 268_435_455),
+    default: DEFAULT_MAX_PAYLOAD_BYTES,
+    help: 'reject payloads over N bytes',
+  },
+  ...commonRows,
+});
 
-Options:
-  --mqtt URL          broker to watch; repeat for several (default mqtt://127.0.0.1:1883)
-  --json              NDJSON: one normalized object per received message, for scripts
-  --once              print the retained census and exit (waits for retained messages to stop arriving)
-  -W, --timeout S     with --once: wait at most S seconds (default 5)
-  --expect AGENT      with --once: exit 1 if AGENT is missing or offline (repeatable)
-  --compare           reconnect success and latency per runtime for the same target, and which
-                      detection sources worked in each (native vs container)
-  --agent ID          only these agents (repeatable)
-  --target SPEC       only these targets, vvvv:pppp[:SERIAL] (repeatable)
-  -u, --username U    broker user name          -P, --password P   its password
-  --cafile FILE       CA certificate (PEM) for mqtts://
-  --cert FILE         client certificate (PEM)  --key FILE         its private key
-  --insecure          do not verify the broker's certificate (lab brokers only)
-  --no-color          no colours (also NO_COLOR=1)
-  --max-payload N     reject payloads over N bytes (default ${DEFAULT_MAX_PAYLOAD_BYTES})
-  --help              this text
-
-Exit codes: 0 ok; 1 with --once when an expected agent is missing/offline or a broker was unreachable;
-2 usage error.`;
-
-const options = {
-  mqtt: { type: 'string', multiple: true },
-  json: { type: 'boolean' },
-  once: { type: 'boolean' },
-  timeout: { type: 'string', short: 'W' },
-  expect: { type: 'string', multiple: true },
-  compare: { type: 'boolean' },
-  agent: { type: 'string', multiple: true },
-  target: { type: 'string', multiple: true },
-  username: { type: 'string', short: 'u' },
-  password: { type: 'string', short: 'P' },
-  cafile: { type: 'string' },
-  cert: { type: 'string' },
-  key: { type: 'string' },
-  insecure: { type: 'boolean' },
-  'no-color': { type: 'boolean' },
-  'max-payload': { type: 'string' },
-  help: { type: 'boolean', short: 'h' },
-  debug: { type: 'boolean' },
-} as const;
+const HELP = renderHelp({
+  usage: ['replug watch [--mqtt URL]... [options]'],
+  description: `Subscribes to replug/+/# on every broker and shows each agent: online/offline (late wills ignored by boot
+counter), runtime, devices, target sessions, reconnect stats, detection sources, last event.`,
+  options: watchOptions,
+  footer: `Exit codes: 0 ok; 1 with --once when an expected agent is missing/offline or a broker was unreachable;
+2 usage error.`,
+});
 
 export interface WatchConfig {
   subscriber: SubscriberSettings;
@@ -83,43 +95,37 @@ export interface WatchConfig {
 
 export function parseWatchConfig(
   ctx: Pick<CommandContext, 'argv' | 'env' | 'cwd' | 'stdout'>,
+  fileState = realFileState,
 ): WatchConfig | 'help' {
-  const { values: f } = parseFlags(ctx.argv, options);
+  const { parsed, problems } = watchOptions.read(ctx.argv, { env: ctx.env, cwd: ctx.cwd, fileState });
+  const f = parsed.values;
   if (f.help) return 'help';
-  const problems = new Problems();
-  const agents = f.agent ?? [];
-  for (const a of [...agents, ...(f.expect ?? [])]) {
-    if (!isValidAgentId(a)) problems.add(`agent id "${a}" is not valid; expected [a-z0-9-]+`);
-  }
-  const matcher = targetMatcher(f.target ?? []);
-  if (typeof matcher === 'string') problems.add(matcher);
-  const timeoutS = parseIntFlag(problems, '--timeout', f.timeout, { min: 1, max: 3600 });
-  const maxPayload = parseIntFlag(problems, '--max-payload', f['max-payload'], { min: 1, max: 268_435_455 });
-  if (f.expect && !f.once) problems.add('--expect needs --once (it sets the exit code of a census)');
-  if (!problems.empty) throw new ConfigError(problems.list);
-  const path = (p: string | undefined) => (p === undefined ? undefined : resolve(ctx.cwd, p));
-  const noColor = f['no-color'] === true || (ctx.env.NO_COLOR ?? '') !== '';
+  const matcher = targetMatcher(f.target);
+  if (typeof matcher === 'string') problems.push(matcher);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const noColor = f['no-color'] || (ctx.env.NO_COLOR ?? '') !== '';
+  const agents = f.agent;
   return {
     subscriber: {
-      urls: [...new Set(f.mqtt ?? ['mqtt://127.0.0.1:1883'])],
+      urls: [...new Set(f.mqtt)],
       // --agent narrows the subscription itself, so the broker does not even send the rest.
       filters: agents.length > 0 ? [...new Set(agents)].map((a) => `replug/${a}/#`) : ['replug/+/#'],
       ...(f.username !== undefined ? { username: f.username } : {}),
       ...(f.password !== undefined ? { password: f.password } : {}),
-      ...(f.cafile !== undefined ? { cafile: path(f.cafile) } : {}),
-      ...(f.cert !== undefined ? { cert: path(f.cert) } : {}),
-      ...(f.key !== undefined ? { key: path(f.key) } : {}),
-      insecure: f.insecure === true,
-      ...(f.once ? { connectTimeoutMs: Math.min(5000, (timeoutS ?? 5) * 1000) } : {}),
+      ...(f.cafile !== undefined ? { cafile: f.cafile } : {}),
+      ...(f.cert !== undefined ? { cert: f.cert } : {}),
+      ...(f.key !== undefined ? { key: f.key } : {}),
+      insecure: f.insecure,
+      ...(f.once ? { connectTimeoutMs: Math.min(5000, f.timeout * 1000) } : {}),
     },
-    json: f.json === true,
-    once: f.once === true,
-    onceTimeoutMs: (timeoutS ?? 5) * 1000,
-    expect: f.expect ?? [],
-    compare: f.compare === true,
+    json: f.json,
+    once: f.once,
+    onceTimeoutMs: f.timeout * 1000,
+    expect: f.expect,
+    compare: f.compare,
     keepTarget: typeof matcher === 'string' ? () => true : matcher,
     color: !noColor && ctx.stdout.isTTY === true,
-    maxPayloadBytes: maxPayload ?? DEFAULT_MAX_PAYLOAD_BYTES,
+    maxPayloadBytes: f['max-payload'],
   };
 }
 
@@ -129,7 +135,7 @@ const CENSUS_QUIET_MS = 300;
 export async function runWatch(ctx: CommandContext, clock: Clock = systemClock): Promise<number> {
   const config = parseWatchConfig(ctx);
   if (config === 'help') {
-    println(ctx.stdout, HELP);
+    ctx.stdout.write(HELP);
     return ExitCode.OK;
   }
   let state = emptyFleet();
@@ -247,5 +253,7 @@ class LineBuffer {
 export const watchCommand: Command = {
   name: 'watch',
   summary: 'observe a fleet of agents on one or more brokers (live table, --json, --once, --compare)',
+  help: HELP,
+  tables: [{ name: 'watch', options: watchOptions }],
   run: (ctx) => runWatch(ctx),
 };

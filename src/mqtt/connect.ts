@@ -8,6 +8,7 @@ import type { IClientOptions } from 'mqtt';
 import { ErrorCodes, errnoOf, ReplugError } from '../errors.js';
 import { buildStatus, encodePayload } from './payloads.js';
 import { agentTopics } from './topics.js';
+import { parseBrokerUrl } from './url.js';
 
 export type ProtocolVersion = 4 | 5;
 
@@ -41,35 +42,7 @@ export interface ConnectSettings extends BrokerSettings {
   keepaliveS?: number;
 }
 
-const PROTOCOLS = new Set(['mqtt:', 'mqtts:', 'ws:', 'wss:']);
-
-export interface ParsedBrokerUrl {
-  url: URL;
-  /** The URL without credentials: what info.broker.url and logs show. */
-  redacted: string;
-}
-
-export function parseBrokerUrl(text: string): ParsedBrokerUrl {
-  let url: URL;
-  try {
-    url = new URL(text);
-  } catch {
-    throw badUrl(text, 'is not a URL');
-  }
-  if (!PROTOCOLS.has(url.protocol)) throw badUrl(text, `has scheme ${url.protocol.replace(':', '')}`);
-  if (!url.hostname) throw badUrl(text, 'has no host');
-  const clean = new URL(url.href);
-  clean.username = '';
-  clean.password = '';
-  return { url, redacted: clean.href.replace(/\/$/, '') };
-}
-
-function badUrl(text: string, why: string): ReplugError {
-  const shown = text.replace(/\/\/[^@/]*@/, '//***@');
-  return new ReplugError(ErrorCodes.MQTT_URL, `broker URL "${shown}" ${why}`, {
-    hint: 'use mqtt://host:1883, mqtts://host:8883, ws://host:8080/mqtt or wss://...',
-  });
-}
+export { type BrokerUrl, parseBrokerUrl } from './url.js';
 
 export type ReadFile = (path: string) => Buffer;
 
@@ -82,7 +55,7 @@ function readPem(which: string, file: string | undefined, readFile: ReadFile): B
       ErrorCodes.MQTT_CONNECT,
       `cannot read the MQTT ${which} file ${file} (${errnoOf(err) ?? String(err)})`,
       {
-        hint: `check the --mqtt-${which} path and its permissions`,
+        hint: 'check the path and its permissions',
         cause: err,
       },
     );

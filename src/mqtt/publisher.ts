@@ -74,7 +74,7 @@ export function createPublisher(options: PublisherOptions) {
   const clock = options.clock ?? systemClock;
   const log = (options.log ?? silentLogger()).child({ module: 'mqtt' });
   const topics: AgentTopics = agentTopics(options.agent);
-  const { redacted } = parseBrokerUrl(options.url);
+  const { redacted, href } = parseBrokerUrl(options.url);
   // Validates the TLS files and URL now: a bad setting is one line at start, not a retry loop.
   buildClientOptions(options, 5, clock.now());
   const emitter = new EventEmitter<PublisherEvents>();
@@ -171,7 +171,7 @@ export function createPublisher(options: PublisherOptions) {
   function connectClient(): void {
     const gen = ++generation;
     pump?.reset();
-    const c = mqtt.connect(options.url, buildClientOptions(options, protocolVersion, clock.now()));
+    const c = mqtt.connect(href, buildClientOptions(options, protocolVersion, clock.now()));
     client = c;
     c.on('connect', () => {
       if (gen !== generation) return;
@@ -228,7 +228,7 @@ export function createPublisher(options: PublisherOptions) {
             ErrorCodes.MQTT_AUTH,
             `broker ${redacted} refused the credentials: ${err.message}`,
             {
-              hint: 'check --mqtt-username/--mqtt-password (or REPLUG_MQTT_*) and the broker ACL; retrying',
+              hint: 'check -u/--username and -P/--password (or REPLUG_MQTT_USERNAME/REPLUG_MQTT_PASSWORD) and the broker ACL; retrying',
               details: { reasonCode: err.code },
             },
           ),

@@ -11,7 +11,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ConfigError, errnoOf } from '../errors.js';
 import type { FleetMessage } from '../fleet/types.js';
 import { type Clock, sleep } from '../util/clock.js';
-import { parseBrokerUrl } from './connect.js';
+import { parseBrokerUrl } from './url.js';
 
 export interface SubscriberSettings {
   urls: readonly string[];
@@ -67,7 +67,8 @@ export function clientOptions(
   const parsed: { url: string; redacted: string }[] = [];
   for (const text of s.urls) {
     try {
-      parsed.push({ url: text, redacted: parseBrokerUrl(text).redacted });
+      const u = parseBrokerUrl(text);
+      parsed.push({ url: u.href, redacted: u.redacted });
     } catch (err) {
       problems.push(err instanceof Error ? err.message : String(err));
     }

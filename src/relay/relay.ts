@@ -89,7 +89,7 @@ function udevPresentError(detail: string): ReplugError {
   return new ReplugError(
     ErrorCodes.RELAY_UDEV_PRESENT,
     `a udevd already broadcasts in this network namespace (${detail}): relaying would deliver every event twice`,
-    { hint: 'no relay is needed here; use --force to relay anyway' },
+    { hint: 'no relay is needed here' },
   );
 }
 
@@ -165,7 +165,7 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     stats.foreignUdev++;
     if (force) {
       if (stats.foreignUdev === 1)
-        log.warn({ port: info.port }, 'another udev broadcaster is active here (--force)');
+        log.warn({ port: info.port }, 'another udev broadcaster is active here (relaying anyway, as forced)');
       return;
     }
     const err = udevPresentError(`udev message from netlink port ${info.port}`);

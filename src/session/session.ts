@@ -14,6 +14,7 @@ import type { TimerHandle } from '../util/clock.js';
 import { backoffDelay, resolveBackoff, withJitter } from './backoff.js';
 import { type Candidate, CandidateSet } from './candidates.js';
 import { withDeadline } from './deadline.js';
+import { DEFAULT_PROBE_INTERVAL_MS } from './drivers/types.js';
 import { toErrorInfo } from './error-info.js';
 import {
   type Effect,
@@ -66,7 +67,7 @@ export class Session<H = unknown> {
     const random = opts.random ?? Math.random;
     this.machineOptions = {
       delayFor: (failures) => withJitter(backoff, backoffDelay(backoff, failures), random),
-      probe: (opts.driver.probeIntervalMs ?? 2000) > 0,
+      probe: (opts.driver.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS) > 0,
     };
     this.since = opts.clock.now();
   }
@@ -170,7 +171,7 @@ export class Session<H = unknown> {
         this.probeTimer = clock.setTimeout(() => {
           this.probeTimer = undefined;
           this.dispatch({ type: 'probe.due' });
-        }, this.opts.driver.probeIntervalMs ?? 2000);
+        }, this.opts.driver.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS);
         return;
       case 'cancelProbeTimer':
         if (this.probeTimer) clock.clearTimeout(this.probeTimer);

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { main } from '../../src/cli/main.js';
+import { describeReading, readSeedId } from '../../src/commands/seed-prompt.js';
 
 function io(input = '', tty = false) {
   const stdin = Object.assign(new PassThrough(), { isTTY: tty });
@@ -106,9 +107,62 @@ describe('replug agent (command)', () => {
   });
 
   it('re-asks when the answer is not a number from 0 to 65535', async () => {
-    const t = io('70000\nabc\n', true);
+    const t = io('70000\nxyz\n', true);
     expect(await main(['agent'], t.ctx)).toBe(0);
     expect(t.err()).toContain('replug: "70000" is not a number from 0 to 65535');
-    expect(t.err()).toContain('replug: "abc" is not a number from 0 to 65535');
+    expect(t.err()).toContain('replug: "xyz" is not a number from 0 to 65535');
+  });
+
+  it('reads a prompt answer that is not plain decimal as hex, and says which reading it used', async () => {
+    const t = io('0x1209\n', true);
+    expect(await main(['agent', '--state-dir', '/nonexistent/replug-test'], t.ctx)).toBe(0);
+    expect(t.err()).toContain('replug: read 0x1209 as hex: vendor ID 1209');
+    const d = io('1209\n', true);
+    expect(await main(['agent'], d.ctx)).toBe(0);
+    expect(d.err()).toContain(
+      'replug: read 1209 as decimal: vendor ID 04b9 in hex; for hex 1209, type 0x1209',
+    );
+  });
+
+  it('the seed prompt reads decimal first (the contract), then hex', () => {
+    expect(readSeedId('4617')).toEqual({ id: 0x1209, as: 'decimal' });
+    expect(readSeedId(' 12ab ')).toEqual({ id: 0x12ab, as: 'hex' });
+    expect(readSeedId('0X8566')).toEqual({ id: 0x8566, as: 'hex' });
+    expect(readSeedId('65536')).toBeUndefined();
+    expect(readSeedId('xyz')).toBeUndefined();
+    expect(describeReading('product', '12ab', { id: 0x12ab, as: 'hex' })).toBe(
+      'replug: read 12ab as hex: product ID 12ab',
+    );
+    expect(describeReading('vendor', '9999', { id: 9999, as: 'decimal' })).toBe(
+      'replug: read 9999 as decimal: vendor ID 270f in hex; for hex 9999, type 0x9999',
+    );
+  });
+});
+
+describe('replug agent and replug broker: flags naming files that are not there', () => {
+  const missing = '/nonexistent/replug-missing';
+  it.each([
+    [['agent', '--broker-users', missing], '--broker-users'],
+    [['agent', '--cafile', missing, '--mqtt', 'mqtts://127.0.0.1:1'], '--cafile'],
+    [['agent', '--driver', missing], '--driver'],
+    [['broker', '--tls-cert', missing, '--tls-key', missing], '--tls-cert'],
+    [['broker', '--users', missing], '--users'],
+  ])('%j: exit 2, one line naming the flag and the file, before anything starts', async (argv, flag) => {
+    const t = io();
+    expect(await main(argv, t.ctx)).toBe(2);
+    const lines = t.err().trim().split('\n');
+    expect(lines[0]).toBe(`replug: ${flag}: ${missing}: no such file`);
+    expect(lines.slice(1).every((l) => l.startsWith('replug: hint: ') || l.includes('no such file'))).toBe(
+      true,
+    );
+    expect(t.out()).toBe('');
+  });
+
+  it('a flag at the end without its value is one line, exit 2', async () => {
+    const t = io();
+    expect(await main(['agent', '--target'], t.ctx)).toBe(2);
+    expect(t.err()).toBe(
+      'replug: --target needs a value (VID:PID[:SERIAL])\nreplug: hint: run with --help to see every flag and variable\n',
+    );
   });
 });

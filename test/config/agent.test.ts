@@ -104,3 +104,51 @@ describe('loadAgentConfig', () => {
     expect(problemsOf([], { REPLUG_RELAY: 'maybe' })[0]).toContain('REPLUG_RELAY');
   });
 });
+
+describe('loadAgentConfig: one table, one URL parser, files, driver options', () => {
+  it('takes tcp:// and ssl:// (Paho/Mosquitto spellings) as mqtt:// and mqtts://, which the client connects to', () => {
+    expect(loadAgentConfig(['--mqtt', 'tcp://broker.lan:1884'], {}, world).mqtt.url).toBe(
+      'mqtt://broker.lan:1884',
+    );
+    expect(loadAgentConfig([], { REPLUG_MQTT_URL: 'ssl://u:p@h' }, world).mqtt.url).toBe('mqtts://u:p@h');
+  });
+
+  it('names every missing file given by a flag or variable in one line each, at start', () => {
+    let caught: unknown;
+    try {
+      loadAgentConfig(
+        ['--broker-users', 'users', '--driver', 'd.mjs', '--cafile', '/pki/ca.pem'],
+        { REPLUG_MQTT_CERT: '/pki/c.pem', REPLUG_MQTT_KEY: '/pki/k.pem' },
+        { ...world, cwd: '/srv', fileState: (f) => (f === '/pki/k.pem' ? 'file' : 'missing') },
+      );
+    } catch (err) {
+      caught = err;
+    }
+    expect((caught as ConfigError).problems).toEqual([
+      '--driver: /srv/d.mjs: no such file',
+      '--cafile: /pki/ca.pem: no such file',
+      'REPLUG_MQTT_CERT: /pki/c.pem: no such file',
+      '--broker-users: /srv/users: no such file',
+    ]);
+  });
+
+  it('hands --driver-option K=V to the driver factory, and --probe-interval only when given', () => {
+    const c = loadAgentConfig(['--driver-option', 'baud=115200', '--driver-option', 'x=a=b'], {}, world);
+    expect(c.driverOptions).toEqual({ baud: '115200', x: 'a=b' });
+    expect(c.probeIntervalMs).toBe(2000);
+    const p = loadAgentConfig(
+      [],
+      { REPLUG_PROBE_INTERVAL_MS: '500', REPLUG_DRIVER_OPTIONS: 'a=1,b=2' },
+      world,
+    );
+    expect(p.driverOptions).toEqual({ a: '1', b: '2', probeIntervalMs: 500 });
+    expect(problemsOf(['--driver-option', 'nokey'])).toEqual(['--driver-option: "nokey" is not KEY=VALUE']);
+  });
+
+  it('a flag without its value is one line', () => {
+    expect(problemsOf(['--target'])).toEqual(['--target needs a value (VID:PID[:SERIAL])']);
+    expect(problemsOf(['--target', '--id', 'x'])).toEqual([
+      '--target needs a value (VID:PID[:SERIAL]); for a value that starts with a dash, write --target=VALUE',
+    ]);
+  });
+});

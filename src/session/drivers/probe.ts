@@ -9,7 +9,7 @@ import { ErrorCodes, ReplugError } from '../../errors.js';
 import type { ControlSetup, UsbAccess, UsbHandle } from '../../usb/access.js';
 import { DEVICE_DESCRIPTOR_LENGTH, parseDeviceDescriptor } from '../../usb/descriptor.js';
 import type { UsbDevice } from '../../usb/types.js';
-import type { DriverContext, SessionDriver } from './types.js';
+import { DEFAULT_PROBE_INTERVAL_MS, type DriverContext, type SessionDriver } from './types.js';
 
 export interface ProbeDriverOptions {
   access: UsbAccess;
@@ -19,7 +19,7 @@ export interface ProbeDriverOptions {
   interfaceNumber?: number;
   /** Detach a bound kernel driver (e.g. cdc_acm, usbhid) before claiming. Off unless the user asks. */
   detachKernelDriver?: boolean;
-  /** Liveness probe period (default 2000 ms; 0 disables). */
+  /** Liveness probe period (default DEFAULT_PROBE_INTERVAL_MS; 0 disables). */
   probeIntervalMs?: number;
   /** Control transfer timeout (default 1000 ms). */
   transferTimeoutMs?: number;
@@ -110,7 +110,7 @@ export function createProbeDriver(options: ProbeDriverOptions): SessionDriver<Pr
 
   return {
     name: 'probe',
-    probeIntervalMs: options.probeIntervalMs ?? 2000,
+    probeIntervalMs: options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS,
 
     async open(device, ctx) {
       const usb = await raced(options.access.open(device), ctx.signal);

@@ -1,6 +1,9 @@
 import type { Logger } from '../../log.js';
 import type { UsbDevice } from '../../usb/types.js';
 
+/** How often a session probes a driver that does not say (`--probe-interval`'s default). */
+export const DEFAULT_PROBE_INTERVAL_MS = 2000;
+
 export interface DriverContext {
   /** Aborted when the session must end now (device removed, agent stopping): drivers must stop waiting. */
   signal: AbortSignal;
@@ -25,6 +28,6 @@ export interface SessionDriver<H = unknown> {
   probe(handle: H, ctx: DriverContext): Promise<void>;
   /** Release everything. Must not hang when the device is already gone. */
   close(handle: H, ctx: DriverContext): Promise<void>;
-  /** Default 2000 ms; 0 disables liveness probing. */
+  /** Default DEFAULT_PROBE_INTERVAL_MS; 0 disables liveness probing. */
   readonly probeIntervalMs?: number;
 }
