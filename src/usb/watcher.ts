@@ -167,12 +167,18 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     const all = [...this.status].filter(([n]) => n !== 'uevent').map(([, s]) => s);
     if (all.length === 0 || all.some((s) => s.state === 'starting')) return;
     const noBus = all.find((s) => s.state === 'unavailable' && s.code === ErrorCodes.NO_USB_BUS);
-    if (all.every((s) => s.state === 'unavailable') && noBus?.state === 'unavailable') {
+    // sysfs is the kernel's own word on whether a bus exists. An empty /dev/bus/usb proves nothing:
+    // `docker run -v /dev/bus/usb:/dev/bus/usb` creates that directory on a host that has no bus, and
+    // devfs then watches it happily (active) while there is nothing to see.
+    const sysfs = this.status.get('sysfs');
+    const sysfsNoBus = sysfs?.state === 'unavailable' && sysfs.code === ErrorCodes.NO_USB_BUS;
+    const absent = sysfsNoBus || (all.every((s) => s.state === 'unavailable') && noBus !== undefined);
+    if (absent && noBus?.state === 'unavailable') {
       if (this.bus !== 'absent') {
         this.bus = 'absent';
         this.safeEmit('usb.bus', { present: false, reason: noBus.reason });
       }
-    } else if (all.some((s) => s.state === 'active') && this.bus === 'absent') {
+    } else if (!absent && all.some((s) => s.state === 'active') && this.bus === 'absent') {
       this.bus = 'present';
       this.safeEmit('usb.bus', { present: true });
     }

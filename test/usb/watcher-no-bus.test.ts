@@ -2,6 +2,8 @@
  * The host without a USB bus (this project's CI, VMs without usbcore): the watcher with the real devfs
  * and sysfs sources says so once, keeps running, and devices flow when the bus appears.
  */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DevfsSource } from '../../src/usb/sources/devfs.js';
 import { SysfsSource } from '../../src/usb/sources/sysfs.js';
@@ -44,5 +46,32 @@ describe('UsbWatcher on a host without a USB bus (real sources, real inotify)', 
     expect(added).toEqual(['1209:0001 serial:LATE']);
     expect(bus.at(-1)).toEqual({ present: true });
     expect(bus).toHaveLength(2);
+  });
+
+  it('an empty /dev/bus/usb (made by a docker bind mount) is still no bus: sysfs has the last word', async () => {
+    tree = await FakeUsbTree.create({ bus: false });
+    await mkdir(join(tree.devfsRoot, 'bus', 'usb'), { recursive: true });
+    watcher = new UsbWatcher({
+      sources: [
+        new DevfsSource({ devfsRoot: tree.devfsRoot, sysfsRoot: tree.sysfsRoot }),
+        new SysfsSource({ sysfsRoot: tree.sysfsRoot, devfsRoot: tree.devfsRoot, intervalMs: 30 }),
+      ],
+      settleMs: 100,
+    });
+    const bus: UsbBusState[] = [];
+    watcher.on('usb.bus', (b) => bus.push(b));
+    await watcher.start();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(bus).toEqual([
+      {
+        present: false,
+        reason: expect.stringMatching(/^no USB bus on this host \(.*sys\/bus\/usb is missing\)$/),
+      },
+    ]);
+    await tree.createBus();
+    await tree.plug({ vid: 0x1209, pid: 0x0001, serial: 'LATE' });
+    const deadline = Date.now() + 5000;
+    while (bus.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    expect(bus.at(-1)).toEqual({ present: true });
   });
 });
