@@ -1,8 +1,8 @@
 /**
- * The embedded/standalone MQTT broker: aedes 1.x (MQTT 3.1 and 3.1.1 only; no MQTT 5 yet) on a TCP or
- * TLS listener, with users (users.ts), per-role ACL (acl.ts), the anonymous policy (policy.ts) and on-disk
- * retained state (persistence.ts). `replug agent` calls startBroker() when no --mqtt is given;
- * `replug broker` runs it alone.
+ * The embedded/standalone MQTT broker: aedes 2.0.0-beta.1 (MQTT 3.1, 3.1.1 and 5, issue 14) on a TCP or
+ * TLS listener, with users (users.ts), per-role ACL (acl.ts), the anonymous policy (policy.ts), on-disk
+ * retained state and sessions (persistence.ts), and the fixes replug carries on top of the beta
+ * (aedes-fixes.ts). `replug agent` calls startBroker() when no --mqtt is given; `replug broker` runs it alone.
  *
  *   const broker = await startBroker({ port: 0, persistenceDir, log });
  *   mqtt.connect(broker.url); ... await broker.close();
@@ -14,6 +14,12 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { ErrorCodes, errnoOf, ReplugError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { type AclOptions, authorizePublish, authorizeSubscribe, type Principal } from './acl.js';
+import {
+  boundInboundQoS2,
+  nullPrototypeBrokerMaps,
+  nullPrototypeClientMaps,
+  orderPublishes,
+} from './aedes-fixes.js';
 import { type OpenPersistence, openPersistence } from './persistence.js';
 import { anonymousAllowed, checkListenPolicy, isLoopbackHost } from './policy.js';
 import { loadTls, type TlsFiles } from './tls.js';
@@ -36,8 +42,19 @@ export interface BrokerOptions {
   acl?: AclOptions;
   /** Directory for retained messages and persistent sessions; in memory when absent. */
   persistenceDir?: string;
+  /**
+   * MQTT 5: the longest Session Expiry Interval a client gets, in seconds (a larger request, "never"
+   * included, is cut to this and the CONNACK says so). Default DEFAULT_MAX_SESSION_EXPIRY_S (one day).
+   * MQTT 3.1.1 has no expiry: a persistent 3.1.1 session lasts until the client cleans it.
+   */
+  maxSessionExpiryS?: number;
   log?: Logger;
 }
+
+/** One day: a Home Assistant restart or a week-end power cut of the Pi's neighbours is far shorter. */
+export const DEFAULT_MAX_SESSION_EXPIRY_S = 86_400;
+/** Sessions (and, separately, delayed wills) waiting for their expiry at once; beyond it one ends now. */
+export const MAX_PENDING_SESSIONS = 10_000;
 
 export interface RunningBroker {
   /** The address actually bound (port resolved when 0 was asked). */
@@ -49,7 +66,8 @@ export interface RunningBroker {
   close(): Promise<void>;
 }
 
-const MQTT_BAD_CREDENTIALS = 4; // MQTT 3.1.1 §3.2.2.3 CONNACK return code
+// MQTT 3.1.1 §3.2.2.3 CONNACK return codes; aedes sends MQTT 5 clients their reason codes 0x86 and 0x87.
+const MQTT_BAD_CREDENTIALS = 4;
 const MQTT_NOT_AUTHORIZED = 5;
 
 function authError(message: string, returnCode: number): AuthenticateError {
@@ -126,7 +144,10 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   try {
     aedes = await Aedes.createBroker({
       ...(store ? { persistence: store.persistence } : {}),
+      sessionExpiryIntervalLimit: options.maxSessionExpiryS ?? DEFAULT_MAX_SESSION_EXPIRY_S,
+      pendingSessionsLimit: MAX_PENDING_SESSIONS,
       preConnect(client, packet, done) {
+        nullPrototypeClientMaps(client);
         if (packet.will) willTopics.set(client, packet.will.topic);
         done(null, true);
       },
@@ -179,7 +200,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
         );
         if (decision.allow) return done(null);
         log.warn({ client: client.id, topic: packet.topic }, decision.reason);
-        // aedes closes the connection on a refused PUBLISH: MQTT 3.1.1 has no negative PUBACK.
+        // MQTT 3.1.1 has no negative PUBACK: aedes closes the connection. MQTT 5: aedes answers a QoS 1/2
+        // PUBLISH with reason code 0x87 and this reason string, and keeps the connection.
         done(new Error(decision.reason));
       },
       authorizeSubscribe(client, sub, done) {
@@ -190,13 +212,22 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
         );
         if (decision.allow) return done(null, sub);
         log.warn({ client: client.id, topic: sub.topic }, decision.reason);
-        done(null, null); // MQTT 3.1.1 §3.9.3: SUBACK return code 0x80 for this filter, connection stays up
+        // SUBACK failure for this filter (3.1.1 §3.9.3: 0x80; 5 §3.9.3: 0x87 Not authorized), connection stays up.
+        done(null, null);
       },
     });
   } catch (err) {
     await store?.close();
     throw err;
   }
+  nullPrototypeBrokerMaps(aedes);
+  orderPublishes(aedes);
+  boundInboundQoS2(aedes, (client, limit) =>
+    log.warn(
+      { client: client.id, limit },
+      'broker closed a client with too many QoS 2 messages awaiting PUBREL',
+    ),
+  );
   aedes.on('clientError', (client, err) =>
     log.debug({ client: client.id, err: err.message }, 'broker client error'),
   );
