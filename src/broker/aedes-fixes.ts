@@ -23,12 +23,18 @@
  *    `broker.clients`, "takes it over" and throws: CONNECT is never answered. A subscription to `toString`
  *    finds one in `client.subscriptions` and trips an assertion in mqemitter. The maps become
  *    null-prototype objects, as 1.2.0 made them.
+ * 4. A resumed session's backlog first (MQTT 5.0 §4.6, 3.1.1 §4.6: messages to one client in order). On a
+ *    reconnect aedes restores the subscriptions, then replays the queued messages from the store, and
+ *    delivers new messages live while the replay runs: a Home Assistant coming back gets new events
+ *    between old ones. Live deliveries to a client are held until its replay is done (aedes' own
+ *    'clientReady'), then sent in order, minus those the replay already sent.
  * 3. Inbound QoS 2 (both fixed in aedes 1.2.0, absent from the beta): a client may leave any number of
  *    QoS 2 messages stored awaiting PUBREL (the store grows until memory runs out), and two PUBRELs for one
  *    packet in one read make the second delete reject outside any handler (an unhandled rejection per
  *    pair). The store is bounded per client (1.2.0's default, 1000), a PUBREL for a packet already
  *    released is answered without a rejection, and a clean session's stored QoS 2 packets go with it.
  */
+import { Readable } from 'node:stream';
 import type { Aedes, Client, PublishPacket } from 'aedes';
 
 /** aedes 1.2.0's `maxInflightInbound` default: far above what a pipelining publisher reaches. */
@@ -77,6 +83,76 @@ export function nullPrototypeClientMaps(client: Client): void {
   const c = client as unknown as { subscriptions: object; duplicates: object };
   c.subscriptions = Object.assign(Object.create(null), c.subscriptions);
   c.duplicates = Object.assign(Object.create(null), c.duplicates);
+}
+
+type Deliver = (
+  packet: PublishPacket & { brokerId?: string; brokerCounter?: number },
+  cb: () => void,
+) => void;
+interface Deliveries {
+  deliver0: Deliver;
+  deliverQoS: Deliver;
+  connected: boolean;
+  id: string;
+}
+interface OutgoingStore {
+  outgoingStream(client: Client): NodeJS.ReadableStream & AsyncIterable<unknown>;
+}
+
+const key = (p: { brokerId?: string; brokerCounter?: number }) => `${p.brokerId}:${p.brokerCounter}`;
+
+/**
+ * Fix 4: call right after createBroker(); returns the per-client part, to call from preConnect (before
+ * restoreSubs hands the client's deliver functions to the emitter).
+ */
+export function backlogFirst(aedes: Aedes): (client: Client) => void {
+  const store = (aedes as unknown as { persistence: OutgoingStore }).persistence;
+  const stream = store.outgoingStream.bind(store);
+  const replayed = new Map<string, Set<string>>();
+  store.outgoingStream = (client) => {
+    const sent = new Set<string>();
+    replayed.set(client.id, sent);
+    const source = stream(client);
+    // Tap what the replay sends, without taking the stream out of aedes' pipeline (backpressure intact).
+    async function* tap() {
+      for await (const packet of source) {
+        sent.add(key(packet as { brokerId?: string; brokerCounter?: number }));
+        yield packet;
+      }
+    }
+    return Readable.from(tap()) as never;
+  };
+  const held = new Map<Client, (() => void)[]>();
+  aedes.on('clientReady', (client) => {
+    const queue = held.get(client);
+    held.delete(client);
+    const sent = replayed.get(client.id);
+    replayed.delete(client.id);
+    for (const send of queue ?? []) send.call(sent);
+  });
+  aedes.on('clientDisconnect', (client) => {
+    // What was held for a persistent session is in its queue for the next connect; QoS 0 may be lost.
+    held.delete(client);
+    replayed.delete(client.id);
+  });
+  return (client) => {
+    const c = client as unknown as Deliveries;
+    const hold = (deliver: Deliver): Deliver => {
+      const live = deliver.bind(c);
+      return (packet, cb) => {
+        if (c.connected) return live(packet, cb);
+        const queue = held.get(client) ?? [];
+        held.set(client, queue);
+        queue.push(function (this: Set<string> | undefined) {
+          if (!this?.has(key(packet))) live(packet, () => undefined);
+        });
+        // The emitter's callback now: one client's replay must not stall the broker's ordered publishes.
+        cb();
+      };
+    };
+    c.deliver0 = hold(c.deliver0);
+    c.deliverQoS = hold(c.deliverQoS);
+  };
 }
 
 interface IncomingStore {

@@ -15,6 +15,7 @@ import { ErrorCodes, errnoOf, ReplugError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { type AclOptions, authorizePublish, authorizeSubscribe, type Principal } from './acl.js';
 import {
+  backlogFirst,
   boundInboundQoS2,
   nullPrototypeBrokerMaps,
   nullPrototypeClientMaps,
@@ -141,6 +142,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   const willTopics = new WeakMap<Client, string>();
 
   let aedes: Aedes;
+  let holdLiveUntilReady: ((client: Client) => void) | undefined;
   try {
     aedes = await Aedes.createBroker({
       ...(store ? { persistence: store.persistence } : {}),
@@ -148,6 +150,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       pendingSessionsLimit: MAX_PENDING_SESSIONS,
       preConnect(client, packet, done) {
         nullPrototypeClientMaps(client);
+        holdLiveUntilReady?.(client);
         if (packet.will) willTopics.set(client, packet.will.topic);
         done(null, true);
       },
@@ -222,6 +225,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
   }
   nullPrototypeBrokerMaps(aedes);
   orderPublishes(aedes);
+  holdLiveUntilReady = backlogFirst(aedes);
   boundInboundQoS2(aedes, (client, limit) =>
     log.warn(
       { client: client.id, limit },

@@ -18,10 +18,24 @@ afterEach(async () => {
 });
 
 /** A bare aedes 2 beta, with aedes-persistence-level as upstream documents it or in memory, on port 0. */
-async function bareAedes(storage: 'level' | 'memory' = 'level'): Promise<string> {
+async function bareAedes(
+  storage: 'level' | 'memory' = 'level',
+  { slowRetainedMs = 0 } = {},
+): Promise<string> {
   const tmp = await tempDir('replug-upstream-');
   const store = storage === 'level' ? await openPersistence(tmp.dir) : undefined;
   const aedes = await Aedes.createBroker(store ? { persistence: store.persistence as never } : {});
+  if (slowRetainedMs > 0) {
+    // How long a LevelDB put takes next to a publish with no write decides the race; on a loaded machine
+    // either can win. A fixed delay on the retained write makes the reproduction deterministic.
+    const p = (aedes as unknown as { persistence: { storeRetained(packet: unknown): Promise<void> } })
+      .persistence;
+    const storeRetained = p.storeRetained.bind(p);
+    p.storeRetained = async (packet) => {
+      await new Promise((r) => setTimeout(r, slowRetainedMs));
+      await storeRetained(packet);
+    };
+  }
   const server = net.createServer((s) => aedes.handle(s));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   cleanups.push(async () => {
@@ -82,7 +96,7 @@ const seq = Array.from({ length: N }, (_, i) => i + 1);
 
 describe('aedes 2.0.0-beta.1: a retained update overtaken by an event is dropped for wildcard subscribers', () => {
   it('bare aedes + aedes-persistence-level: `replug/#` loses retained updates an exact subscriber gets', async () => {
-    const url = await bareAedes();
+    const url = await bareAedes('level', { slowRetainedMs: 5 });
     const wild = await recorder(url, 'wild', 'replug/#');
     const exact = await recorder(url, 'exact', 'replug/a/devices');
     await agentLikeBurst(url, N);
