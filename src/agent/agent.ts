@@ -137,8 +137,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       runtime: config.runtimeLabel ?? runtimeKind,
       stateDir,
       queueCapacity: config.queueCapacity,
-      // Aedes 1.x speaks 3.1.1 only: skip the MQTT 5 attempt against our own broker.
-      protocol: broker ? 4 : 'auto',
+      // Our own broker (aedes 2) speaks MQTT 5 (issue 14): no 3.1.1 fall back needed against it.
+      protocol: broker ? 5 : 'auto',
       ...(config.homeassistant ? { homeassistant: {} } : {}),
       clock,
       log,

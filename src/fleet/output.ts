@@ -12,7 +12,12 @@ import type { FleetMessage, FleetState } from './types.js';
  * own. Rejected messages become kind `rejected` with the reason, so a script can count them too.
  */
 export function normalize(msg: FleetMessage, result: ReduceResult['outcome'], lateWill: boolean): object {
-  const base = { broker: msg.broker, retained: msg.retained, receivedAt: msg.receivedAt };
+  const base = {
+    broker: msg.broker,
+    retained: msg.retained,
+    receivedAt: msg.receivedAt,
+    ...(msg.userProperties ? { userProperties: msg.userProperties } : {}),
+  };
   if (!result.ok) {
     return {
       ...base,

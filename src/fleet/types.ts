@@ -21,6 +21,8 @@ export interface FleetMessage {
   payload: Uint8Array;
   retained: boolean;
   receivedAt: number;
+  /** MQTT 5 user properties of the PUBLISH (the agent sends agent, session, ...); absent on 3.1.1. */
+  userProperties?: Record<string, string | string[]>;
 }
 
 /** Why a message was not applied. The first six are warnings (hostile or broken publishers). */

@@ -11,6 +11,7 @@ import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ConfigError, errnoOf } from '../errors.js';
 import type { FleetMessage } from '../fleet/types.js';
 import { type Clock, sleep } from '../util/clock.js';
+import { isUnsupportedProtocol } from './connect.js';
 import { parseBrokerUrl } from './url.js';
 
 export interface SubscriberSettings {
@@ -37,6 +38,8 @@ export interface BrokerLink {
   detail: string;
   /** When the last SUBACK arrived (monotonic ms), undefined before. */
   subscribedAt: number | undefined;
+  /** The MQTT version of the connection: 5, or 4 (3.1.1) once the broker refused 5. */
+  protocolVersion: 4 | 5;
   lastMessageAt: number;
 }
 
@@ -90,7 +93,8 @@ export function clientOptions(
   }
   if (problems.length > 0) throw new ConfigError(problems);
   const options: IClientOptions = {
-    protocolVersion: 4,
+    // MQTT 5 where the broker offers it (user properties reach --json), 3.1.1 otherwise (subscribe()).
+    protocolVersion: 5,
     clean: true,
     keepalive: 30,
     connectTimeout: s.connectTimeoutMs ?? 5000,
@@ -118,6 +122,7 @@ export function subscribe(s: SubscriberSettings, hooks: SubscriberHooks): FleetS
       detail: 'connecting',
       subscribedAt: undefined,
       lastMessageAt: 0,
+      protocolVersion: 5,
     };
     links.push(link);
     const clientId = `replug-watch-${randomBytes(4).toString('hex')}`;
@@ -136,15 +141,27 @@ export function subscribe(s: SubscriberSettings, hooks: SubscriberHooks): FleetS
     });
     client.on('message', (topic, payload, packet) => {
       link.lastMessageAt = hooks.clock.monotonic();
+      const userProperties = packet.properties?.userProperties;
       hooks.onMessage({
         broker: redacted,
         topic,
         payload,
         retained: packet.retain,
         receivedAt: hooks.clock.now(),
+        ...(userProperties && Object.keys(userProperties).length > 0 ? { userProperties } : {}),
       });
     });
-    client.on('error', (err) => {
+    client.on('error', (err: Error & { code?: unknown }) => {
+      if (link.protocolVersion === 5 && isUnsupportedProtocol(err.code)) {
+        // A 3.1.1-only broker (Aedes 1.x, old Mosquitto). MQTT.js suppresses reconnects after a refused
+        // CONNACK; reconnect() uses the options it holds, now 3.1.1.
+        link.protocolVersion = 4;
+        client.options.protocolVersion = 4;
+        setImmediate(() => {
+          if (!closing) client.reconnect();
+        });
+        return;
+      }
       lastError = errnoOf(err) ?? err.message;
     });
     client.on('close', () => {
