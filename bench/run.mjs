@@ -13,6 +13,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const benches = [
   ['latency.mjs', 'issue 3: fake-tree plug -> MQTT subscriber latency, embedded Aedes and Mosquitto'],
   ['watch.mjs', 'issue 4: replug watch throughput and fleet lag'],
+  ['delivery.mjs', 'issue 10: QoS 1 events and retained updates to wildcard and persistent subscribers'],
 ];
 
 let failed = 0;
