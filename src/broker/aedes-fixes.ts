@@ -85,10 +85,8 @@ export function nullPrototypeClientMaps(client: Client): void {
   c.duplicates = Object.assign(Object.create(null), c.duplicates);
 }
 
-type Deliver = (
-  packet: PublishPacket & { brokerId?: string; brokerCounter?: number },
-  cb: () => void,
-) => void;
+type HeldPacket = PublishPacket & { brokerId?: string; brokerCounter?: number };
+type Deliver = (packet: HeldPacket, cb: () => void) => void;
 interface Deliveries {
   deliver0: Deliver;
   deliverQoS: Deliver;
@@ -122,14 +120,27 @@ export function backlogFirst(aedes: Aedes): (client: Client) => void {
     }
     return Readable.from(tap()) as never;
   };
-  const held = new Map<Client, (() => void)[]>();
-  aedes.on('clientReady', (client) => {
-    const queue = held.get(client);
-    held.delete(client);
+  // Per client, deliveries waiting for the replay to end, then sent one after the other: a held message
+  // must reach the socket before a newer live one (outgoingUpdate is an async store round trip).
+  const held = new Map<Client, { queue: { packet: HeldPacket; live: Deliver }[]; draining: boolean }>();
+  const drain = (client: Client): void => {
+    const state = held.get(client);
+    if (!state || state.draining) return;
+    state.draining = true;
     const sent = replayed.get(client.id);
-    replayed.delete(client.id);
-    for (const send of queue ?? []) send.call(sent);
-  });
+    const next = (): void => {
+      let item = state.queue.shift();
+      while (item && sent?.has(key(item.packet))) item = state.queue.shift();
+      if (!item) {
+        held.delete(client);
+        replayed.delete(client.id);
+        return;
+      }
+      item.live(item.packet, next);
+    };
+    next();
+  };
+  aedes.on('clientReady', drain);
   aedes.on('clientDisconnect', (client) => {
     // What was held for a persistent session is in its queue for the next connect; QoS 0 may be lost.
     held.delete(client);
@@ -140,14 +151,13 @@ export function backlogFirst(aedes: Aedes): (client: Client) => void {
     const hold = (deliver: Deliver): Deliver => {
       const live = deliver.bind(c);
       return (packet, cb) => {
-        if (c.connected) return live(packet, cb);
-        const queue = held.get(client) ?? [];
-        held.set(client, queue);
-        queue.push(function (this: Set<string> | undefined) {
-          if (!this?.has(key(packet))) live(packet, () => undefined);
-        });
+        if (c.connected && !held.has(client)) return live(packet, cb);
+        const state = held.get(client) ?? { queue: [], draining: false };
+        held.set(client, state);
+        state.queue.push({ packet, live });
         // The emitter's callback now: one client's replay must not stall the broker's ordered publishes.
         cb();
+        if (c.connected) drain(client);
       };
     };
     c.deliver0 = hold(c.deliver0);
