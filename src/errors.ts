@@ -28,6 +28,8 @@ export const ErrorCodes = {
   RELAY_PERMISSION: 'REPLUG_RELAY_PERMISSION',
   RELAY_UDEV_PRESENT: 'REPLUG_RELAY_UDEV_PRESENT',
   INTERNAL: 'REPLUG_INTERNAL',
+  /** The broker refused a publish or a connection for a reason other than credentials (MQTT 5 reason code). */
+  MQTT_REFUSED: 'REPLUG_MQTT_REFUSED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -4,7 +4,11 @@
  * and every entity as a component (`cmps`, each with its platform `p` and a `unique_id`). Entities read
  * the agent's own retained topics through value templates, so nothing is published twice, and
  * availability follows `replug/<agent>/status` (the LWT). HA announces itself on `<prefix>/status` with
- * `online` (its birth message): the publisher re-sends the config then.
+ * `online` (its birth message): discovery.ts re-sends the config then.
+ *
+ * Removal (issue 10): a component sent with only its platform (`{"p": "sensor"}`) is removed by HA; an
+ * empty config removes the whole device. The agent sends those for what it announced before and no
+ * longer has (src/agent/announced.ts remembers).
  */
 
 import { targetTopicKey } from '../usb/ids.js';
@@ -32,10 +36,30 @@ export function haObjectId(agent: string): string {
   return `replug-${agent}`;
 }
 
+/** The component ids and platforms one target adds (what a removal must name). */
+export function targetComponents(agent: string, targetKey: string): Record<string, string> {
+  const base = `${haObjectId(agent)}-${targetKey}`;
+  return {
+    [`${base}-up`]: 'binary_sensor',
+    [`${base}-state`]: 'sensor',
+    [`${base}-reconnects`]: 'sensor',
+    [`${base}-p95`]: 'sensor',
+  };
+}
+
+export function discoveryTopic(options: HomeAssistantOptions, agent: string): string {
+  return `${options.prefix ?? 'homeassistant'}/device/${haObjectId(agent)}/config`;
+}
+
+/**
+ * The device config. `removed`: component id -> platform of components to remove (sent as `{p}` only);
+ * an id that is also a live component stays live.
+ */
 export function buildDiscovery(
   options: HomeAssistantOptions,
   agent: { agent: string; version?: string; host?: string },
   targets: readonly TargetRef[],
+  removed: Readonly<Record<string, string>> = {},
 ): DiscoveryMessage {
   const topics = agentTopics(agent.agent);
   const id = haObjectId(agent.agent);
@@ -105,8 +129,9 @@ export function buildDiscovery(
       entity_category: 'diagnostic',
     };
   }
+  for (const [component, platform] of Object.entries(removed)) cmps[component] ??= { p: platform };
   return {
-    topic: `${options.prefix ?? 'homeassistant'}/device/${id}/config`,
+    topic: discoveryTopic(options, agent.agent),
     payload: {
       dev: {
         ids: [id],
