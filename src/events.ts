@@ -1,59 +1,15 @@
 /**
- * The agent's typed event map (habit 4). Sources feed the watcher, the watcher and sessions emit these,
- * and the MQTT publisher and the log are listeners that their owner removes on stop.
+ * The agent's event maps, composed from the layers that own them (src/usb/events.ts,
+ * src/session/events.ts). `AgentEvents` are the events published on replug/<agent>/event (a contract:
+ * docs/topics.md, docs/schemas); src/agent/bus.ts adds the agent's internal ones.
  */
-import type { SourceName, SourceStatus, UsbDevice } from './usb/types.js';
+import type { SessionEvents } from './session/events.js';
+import type { UsbEvents } from './usb/events.js';
 
-export type SessionStateName = 'waiting' | 'starting' | 'up' | 'terminating' | 'backoff' | 'stopped';
+export type { ErrorInfo, SessionStateName } from './session/events.js';
+export type { DetectionReport } from './usb/events.js';
 
-export interface ErrorInfo {
-  code: string;
-  message: string;
-}
-
-/** Which sources saw one add/remove, and how many ms after the first source each did. */
-export interface DetectionReport {
-  kind: 'added' | 'removed';
-  key: string;
-  vid: string;
-  pid: string;
-  bus: number;
-  address: number;
-  first: SourceName;
-  /** ms after the first sighting, per source that saw it (the first is 0). */
-  latencyMs: Partial<Record<SourceName, number>>;
-  /** Sources that were active but did not report it within the settle window. */
-  missedBy: SourceName[];
-}
-
-export interface AgentEvents {
-  'device.added': [{ device: UsbDevice; source: SourceName }];
-  'device.removed': [{ device: UsbDevice; source: SourceName }];
-  /** Emitted once per add/remove after the settle window closes. */
-  'device.detection': [DetectionReport];
-  'source.status': [{ source: SourceName; status: SourceStatus }];
-  'session.state': [
-    {
-      target: string;
-      state: SessionStateName;
-      previous: SessionStateName;
-      reason?: string;
-      device?: UsbDevice;
-    },
-  ];
-  'reconnect.attempt': [{ target: string; attempt: number; device: UsbDevice }];
-  'reconnect.succeeded': [
-    {
-      target: string;
-      attempts: number;
-      device: UsbDevice /** device seen -> session up */;
-      durationMs: number;
-    },
-  ];
-  'reconnect.failed': [
-    { target: string; attempt: number; device?: UsbDevice; error: ErrorInfo; retryInMs?: number },
-  ];
-}
+export interface AgentEvents extends UsbEvents, SessionEvents {}
 
 export type AgentEventName = keyof AgentEvents;
 

@@ -8,8 +8,8 @@ import type { Clock } from '../util/clock.js';
 export interface HealthSources {
   startedAt: number;
   clock: Clock;
-  watcher: UsbWatcher;
-  relay: RunningRelay | undefined;
+  watcher: Pick<UsbWatcher, 'stats'>;
+  relay: Pick<RunningRelay, 'stats'> | undefined;
   faults: number;
 }
 

@@ -36,15 +36,10 @@ export function haObjectId(agent: string): string {
   return `replug-${agent}`;
 }
 
-/** The component ids and platforms one target adds (what a removal must name). */
-export function targetComponents(agent: string, targetKey: string): Record<string, string> {
-  const base = `${haObjectId(agent)}-${targetKey}`;
-  return {
-    [`${base}-up`]: 'binary_sensor',
-    [`${base}-state`]: 'sensor',
-    [`${base}-reconnects`]: 'sensor',
-    [`${base}-p95`]: 'sensor',
-  };
+/** Component id -> platform of everything the config for these targets announces (what a removal names). */
+export function discoveryComponents(agent: string, targets: readonly TargetRef[]): Record<string, string> {
+  const cmps = buildDiscovery({}, { agent }, targets).payload.cmps as Record<string, { p: string }>;
+  return Object.fromEntries(Object.entries(cmps).map(([id, c]) => [id, c.p]));
 }
 
 export function discoveryTopic(options: HomeAssistantOptions, agent: string): string {

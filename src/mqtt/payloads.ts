@@ -3,7 +3,8 @@
  * mirror docs/schemas/*.schema.json (the contract consumers read); test/mqtt/payloads.test.ts validates
  * every builder's output against those schemas, so the two cannot drift silently.
  */
-import type { AgentEventName, AgentEvents, ErrorInfo, SessionStateName } from '../events.js';
+import type { AgentEventName, AgentEvents } from '../events.js';
+import type { ReconnectStats, TargetState } from '../session/target-state.js';
 import type { SourceName, SourceStatus, UsbDevice } from '../usb/types.js';
 
 export interface StatusPayload {
@@ -61,31 +62,10 @@ export interface DevicesPayload {
   ts: number;
 }
 
-export interface ReconnectStats {
-  count: number;
-  ok: number;
-  failed: number;
-  /** null until a reconnect succeeded. */
-  p50Ms: number | null;
-  p95Ms: number | null;
-}
+export type { ReconnectStats } from '../session/target-state.js';
 
 /** What the session manager hands over for one target; the publisher adds session and ts. */
-export interface TargetSnapshot {
-  /** `vvvv:pppp` or `vvvv:pppp:SERIAL` (src/usb/ids.ts targetKey). */
-  target: string;
-  vid: string;
-  pid: string;
-  serial?: string;
-  state: SessionStateName;
-  /** ms epoch when the session entered `state`. */
-  since: number;
-  attempts: number;
-  lastOutcome?: 'succeeded' | 'failed';
-  lastError?: ErrorInfo;
-  reconnects: ReconnectStats;
-  device?: UsbDevice;
-}
+export type TargetSnapshot = TargetState;
 
 export interface TargetStatePayload extends TargetSnapshot {
   session: number;

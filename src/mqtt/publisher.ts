@@ -60,6 +60,7 @@ export function createPublisher(options: PublisherOptions) {
   const targets = new Map<string, TargetSnapshot>();
   let delivery: EventDelivery | undefined;
   let discovery: Discovery | undefined;
+  let healthDepth = 0;
 
   function on(event: 'connect', fn: (...a: PublisherEvents['connect']) => void): () => void;
   function on(event: 'disconnect', fn: () => void): () => void;
@@ -154,15 +155,25 @@ export function createPublisher(options: PublisherOptions) {
       return retained.clear(topics.target(key));
     },
     setHealth(value: HealthInput): void {
-      retained.put(topics.health, () =>
-        buildHealth(
+      retained.put(topics.health, () => {
+        const queue = delivery?.stats() ?? {
+          depth: 0,
+          dropped: 0,
+          capacity: options.queueCapacity ?? 10_000,
+        };
+        healthDepth = queue.depth;
+        return buildHealth(
           value,
-          delivery?.stats() ?? { depth: 0, dropped: 0, capacity: options.queueCapacity ?? 10_000 },
+          queue,
           { connected: client.isUp, reconnects: client.reconnects },
           session,
           clock.now(),
-        ),
-      );
+        );
+      });
+    },
+    /** The queue depth in the last health payload built (what the broker's retained health says). */
+    shownHealthDepth(): number {
+      return healthDepth;
     },
     /** Home Assistant device discovery for this agent's targets; `removed` components go as `{p}`. */
     startDiscovery(ha: HomeAssistantOptions, removed: () => Record<string, string> = () => ({})): Discovery {

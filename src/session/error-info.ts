@@ -4,7 +4,7 @@
  * may not import replug at all), so the code is read by shape, not by instanceof.
  */
 import { type ErrorCode, ErrorCodes } from '../errors.js';
-import type { ErrorInfo } from '../events.js';
+import type { ErrorInfo } from './events.js';
 
 const KNOWN = new Set<string>(Object.values(ErrorCodes));
 

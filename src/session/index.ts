@@ -15,8 +15,9 @@ export {
   DEFAULT_TIMEOUTS,
   type EmitFn,
   type SessionOptions,
+  type SessionSnapshot,
   type SessionTimeouts,
-  type TargetSnapshot,
 } from './options.js';
 export { Session } from './session.js';
 export { percentile, type TargetStats } from './stats.js';
+export { type TargetState, toTargetState } from './target-state.js';

@@ -1,6 +1,7 @@
 /** The vocabulary of the session machine (machine.ts): its states, input events and output effects. */
-import type { ErrorInfo, SessionStateName } from '../events.js';
+
 import type { UsbDevice } from '../usb/types.js';
+import type { ErrorInfo, SessionStateName } from './events.js';
 
 /** What terminating leads to once the driver has closed (or the cancelled open has settled). */
 export type AfterClose =

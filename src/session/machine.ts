@@ -9,9 +9,10 @@
  *                           v  |
  *                         backoff
  */
-import type { SessionStateName } from '../events.js';
+
 import { instanceId, type UsbDevice } from '../usb/types.js';
 import { backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
+import type { SessionStateName } from './events.js';
 import type { Effect, MachineEmit, MachineEvent, MachineState } from './machine-types.js';
 
 export type { AfterClose, Effect, MachineEmit, MachineEvent, MachineState } from './machine-types.js';

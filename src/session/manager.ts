@@ -2,16 +2,22 @@
  * One Session per target (`--target 1209:0001 --target 0403:6001:SERIAL`), fed from one device stream.
  * The manager owns the listeners it adds to the agent's bus and removes them on stop (STYLE habit 4), and
  * stop() resolves only when every session has closed its device: the SIGINT path awaits it.
+ *
+ * After every session event that changes what `target/<key>/state` says (a state change, a reconnect that
+ * succeeded or failed) it emits `target.changed` with the target's TargetState, built from the spec it
+ * parsed once (issue 13: the agent used to ask back and re-parse the key).
  */
-import type { AgentEvents } from '../events.js';
+
 import type { Logger } from '../log.js';
+import type { UsbEvents } from '../usb/events.js';
 import { type TargetSpec, targetKey } from '../usb/ids.js';
 import type { UsbDevice } from '../usb/types.js';
 import type { Clock } from '../util/clock.js';
 import type { BackoffOptions } from './backoff.js';
 import type { SessionDriver } from './drivers/types.js';
-import type { EmitFn, SessionTimeouts, TargetSnapshot } from './options.js';
+import type { EmitFn, SessionTimeouts } from './options.js';
 import { Session } from './session.js';
+import { type TargetState, toTargetState } from './target-state.js';
 
 export interface SessionManagerOptions<H = unknown> {
   targets: readonly TargetSpec[];
@@ -24,8 +30,8 @@ export interface SessionManagerOptions<H = unknown> {
   random?: () => number;
 }
 
-type Added = AgentEvents['device.added'][0];
-type Removed = AgentEvents['device.removed'][0];
+type Added = UsbEvents['device.added'][0];
+type Removed = UsbEvents['device.removed'][0];
 
 /** The part of the agent's event bus the manager listens to (an EventEmitter<AgentEvents> fits). */
 export interface DeviceBus {
@@ -43,14 +49,29 @@ export interface SessionManager {
   /** Listens to device.added/device.removed on `bus`; returns the detach function (stop() also detaches). */
   attach(bus: DeviceBus): () => void;
   /** One entry per target, in the order given, for `target/<key>/state`. */
-  snapshot(): TargetSnapshot[];
-  get(target: string): TargetSnapshot | undefined;
+  snapshot(): TargetState[];
+  get(target: string): TargetState | undefined;
   /** Closes every session (aborting stuck drivers, bounded by the close timeout) and detaches. */
   stop(): Promise<void>;
 }
 
+/** Session events after which the target's retained state changed. */
+const CHANGES_STATE = new Set(['session.state', 'reconnect.failed', 'reconnect.succeeded']);
+
 export function createSessionManager<H>(options: SessionManagerOptions<H>): SessionManager {
-  const sessions = new Map<string, Session<H>>();
+  const sessions = new Map<string, { session: Session<H>; spec: TargetSpec }>();
+  const state = (key: string) => {
+    const s = sessions.get(key);
+    return s ? toTargetState(s.spec, s.session.snapshot()) : undefined;
+  };
+  const emit: EmitFn = (name, ...args) => {
+    options.emit(name, ...args);
+    const target = (args[0] as { target?: string }).target;
+    if (CHANGES_STATE.has(name) && target !== undefined) {
+      const changed = state(target);
+      if (changed) options.emit('target.changed', changed);
+    }
+  };
   for (const target of options.targets) {
     const key = targetKey(target);
     if (sessions.has(key)) {
@@ -58,22 +79,22 @@ export function createSessionManager<H>(options: SessionManagerOptions<H>): Sess
       continue;
     }
     const { targets: _targets, ...common } = options;
-    sessions.set(key, new Session<H>({ ...common, target }));
+    sessions.set(key, { spec: target, session: new Session<H>({ ...common, emit, target }) });
   }
   const detachers = new Set<() => void>();
   let stopped = false;
 
   const manager: SessionManager = {
     start(present, seenAt = options.clock.monotonic()) {
-      for (const s of sessions.values()) s.start(present, seenAt);
+      for (const { session } of sessions.values()) session.start(present, seenAt);
     },
     deviceAdded(device, seenAt = options.clock.monotonic()) {
       if (stopped) return;
-      for (const s of sessions.values()) s.deviceAdded(device, seenAt);
+      for (const { session } of sessions.values()) session.deviceAdded(device, seenAt);
     },
     deviceRemoved(device) {
       if (stopped) return;
-      for (const s of sessions.values()) s.deviceRemoved(device);
+      for (const { session } of sessions.values()) session.deviceRemoved(device);
     },
     attach(bus) {
       const onAdded = (e: Added) => manager.deviceAdded(e.device);
@@ -88,12 +109,13 @@ export function createSessionManager<H>(options: SessionManagerOptions<H>): Sess
       detachers.add(detach);
       return detach;
     },
-    snapshot: () => [...sessions.values()].map((s) => s.snapshot()),
-    get: (target) => sessions.get(target)?.snapshot(),
+    snapshot: () =>
+      [...sessions.values()].map(({ spec, session }) => toTargetState(spec, session.snapshot())),
+    get: state,
     async stop() {
       stopped = true;
       for (const detach of [...detachers]) detach();
-      await Promise.all([...sessions.values()].map((s) => s.stop()));
+      await Promise.all([...sessions.values()].map(({ session }) => session.stop()));
     },
   };
   return manager;

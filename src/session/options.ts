@@ -1,15 +1,19 @@
 /** Options and public shapes of a Session (session.ts), kept apart so the runner stays readable. */
-import type { AgentEventName, AgentEvents, SessionStateName } from '../events.js';
+
 import type { Logger } from '../log.js';
 import type { TargetSpec } from '../usb/ids.js';
 import type { UsbDevice } from '../usb/types.js';
 import type { Clock } from '../util/clock.js';
 import type { BackoffOptions } from './backoff.js';
 import type { SessionDriver } from './drivers/types.js';
+import type { SessionEvents, SessionStateName, TargetEvents } from './events.js';
 import type { TargetStats } from './stats.js';
 
-/** Compatible with `EventEmitter<AgentEvents>.emit.bind(bus)`. */
-export type EmitFn = <K extends AgentEventName>(name: K, ...args: AgentEvents[K]) => unknown;
+/** What sessions and their manager emit: their events and target states (the agent's bus takes them). */
+export type SessionBusEvents = SessionEvents & TargetEvents;
+
+/** Compatible with `EventEmitter<AgentEvents>.emit.bind(bus)` and the agent's bus emit. */
+export type EmitFn = <K extends keyof SessionBusEvents>(name: K, ...args: SessionBusEvents[K]) => unknown;
 
 export interface SessionTimeouts {
   /** Longest a driver's open may take before it counts as failed (default 10000 ms). */
@@ -38,7 +42,8 @@ export interface SessionOptions<H = unknown> {
   random?: () => number;
 }
 
-export interface TargetSnapshot {
+/** A session's own view; the manager turns it into a TargetState (target-state.ts). */
+export interface SessionSnapshot {
   /** `vvvv:pppp[:serial]`. */
   target: string;
   state: SessionStateName;

@@ -6,7 +6,6 @@
  */
 
 import { ErrorCodes, ReplugError } from '../errors.js';
-import type { ErrorInfo } from '../events.js';
 import type { Logger } from '../log.js';
 import { targetKey } from '../usb/ids.js';
 import type { UsbDevice } from '../usb/types.js';
@@ -16,6 +15,7 @@ import { type Candidate, CandidateSet } from './candidates.js';
 import { withDeadline } from './deadline.js';
 import { DEFAULT_PROBE_INTERVAL_MS } from './drivers/types.js';
 import { toErrorInfo } from './error-info.js';
+import type { ErrorInfo } from './events.js';
 import {
   type Effect,
   initialState,
@@ -28,12 +28,12 @@ import {
 import {
   DEFAULT_TIMEOUTS,
   type SessionOptions,
+  type SessionSnapshot,
   type SessionTimeouts,
-  type TargetSnapshot,
 } from './options.js';
 import { StatsRecorder } from './stats.js';
 
-export type { EmitFn, SessionOptions, SessionTimeouts, TargetSnapshot } from './options.js';
+export type { EmitFn, SessionOptions, SessionSnapshot, SessionTimeouts } from './options.js';
 export { DEFAULT_TIMEOUTS } from './options.js';
 
 export class Session<H = unknown> {
@@ -104,8 +104,8 @@ export class Session<H = unknown> {
     await Promise.all([...this.orphans]);
   }
 
-  snapshot(): TargetSnapshot {
-    const snap: TargetSnapshot = {
+  snapshot(): SessionSnapshot {
+    const snap: SessionSnapshot = {
       target: this.key,
       state: this.state.name,
       since: this.since,

@@ -3,7 +3,7 @@
  * "device seen -> session up" in ms on the injected clock; percentiles use the nearest-rank method so a
  * reported p95 is always a duration that really happened.
  */
-import type { ErrorInfo } from '../events.js';
+import type { ErrorInfo } from './events.js';
 
 /** Nearest-rank percentile (p in 0..100) of unsorted values; undefined for an empty list. */
 export function percentile(values: readonly number[], p: number): number | undefined {

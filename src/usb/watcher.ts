@@ -12,8 +12,8 @@
  */
 import { EventEmitter } from 'node:events';
 import { ErrorCodes } from '../errors.js';
-import type { AgentEvents, DetectionReport } from '../events.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
+import type { DetectionReport, UsbEvents } from './events.js';
 import {
   type DeviceSource,
   instanceId,
@@ -28,8 +28,7 @@ export type { SourceStats };
 
 export type UsbBusState = { present: true } | { present: false; reason: string };
 
-export interface WatcherEvents
-  extends Pick<AgentEvents, 'device.added' | 'device.removed' | 'device.detection' | 'source.status'> {
+export interface WatcherEvents extends UsbEvents {
   /** Said once when every source is unavailable because there is no USB bus, and once when it appears. */
   'usb.bus': [UsbBusState];
 }

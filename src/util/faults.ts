@@ -1,7 +1,12 @@
 /**
- * Faults that escape a dependency (an unhandled rejection inside the `usb` package when /sys/bus/usb is
- * missing, for one) must never kill the agent. src/bin routes process-level faults here; the running
- * command logs them and counts them in `health`. With no listener, one line goes to stderr.
+ * Faults that escape a dependency and reach the process: src/bin routes `uncaughtException` and
+ * `unhandledRejection` here, and the running command logs them (the agent's `log` feature). With no
+ * listener, one line goes to stderr.
+ *
+ * What happens next is src/bin's to decide (only it exits): an uncaught exception ends the process with
+ * exit 1, since the agent's state is unknown after one (systemd and Docker restart it); an unhandled
+ * rejection is logged and the agent carries on (the `usb` package rejects from inside itself when
+ * /sys/bus/usb is missing, notes/usb-in-containers.md).
  */
 import { EventEmitter } from 'node:events';
 
@@ -11,15 +16,13 @@ export interface Fault {
 }
 
 class Faults extends EventEmitter<{ fault: [Fault] }> {
-  count = 0;
   report(fault: Fault, fallback: NodeJS.WritableStream = process.stderr): void {
-    this.count++;
     if (this.listenerCount('fault') > 0) {
       this.emit('fault', fault);
       return;
     }
     const message = fault.error instanceof Error ? fault.error.message : String(fault.error);
-    fallback.write(`replug: ${fault.kind} inside a dependency, carrying on: ${message}\n`);
+    fallback.write(`replug: ${fault.kind} inside a dependency: ${message}\n`);
   }
 }
 

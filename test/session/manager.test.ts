@@ -4,6 +4,7 @@ import type { AgentEvents } from '../../src/events.js';
 import { silentLogger } from '../../src/log.js';
 import { createSessionManager } from '../../src/session/manager.js';
 import type { EmitFn } from '../../src/session/session.js';
+import type { TargetState } from '../../src/session/target-state.js';
 import { FakeClock } from '../fakes/clock.js';
 import { device, FakeDriver } from './fake-driver.js';
 
@@ -83,11 +84,37 @@ describe('createSessionManager', () => {
     expect(driver.closes).toBe(1000);
     expect(driver.openHandles.size).toBe(0);
     const snap = manager.get('1209:0001');
-    expect(snap?.stats).toMatchObject({ attempts: 1000, ok: 1000, reconnects: 999, p50Ms: 10, p95Ms: 19 });
+    expect(snap).toMatchObject({
+      attempts: 1000,
+      reconnects: { count: 1000, ok: 1000, failed: 0, p50Ms: 10, p95Ms: 19 },
+    });
     expect(Math.max(...durations)).toBe(20);
     expect(clock.pendingCount).toBe(0);
     await manager.stop();
     expect(bus.listenerCount('device.added') + bus.listenerCount('device.removed')).toBe(0);
     expect(clock.pendingCount).toBe(0);
+  });
+
+  it('emits target.changed with the parsed target after every change of its retained state', async () => {
+    const clock = new FakeClock();
+    const driver = new FakeDriver(clock);
+    const changed: TargetState[] = [];
+    const emit: EmitFn = (name, ...args) => {
+      if (name === 'target.changed') changed.push(args[0] as TargetState);
+    };
+    const manager = createSessionManager({
+      targets: [{ vid: '0403', pid: '6001', serial: 'FT:1' }],
+      driver,
+      clock,
+      log: silentLogger(),
+      emit,
+    });
+    manager.start([device(9, { vid: '0403', pid: '6001', serial: 'FT:1' })]);
+    await clock.advance(0);
+    expect(changed.map((c) => c.state)).toEqual(['starting', 'up', 'up']); // starting, up, reconnect.succeeded
+    expect(changed[1]).toMatchObject({ target: '0403:6001:FT:1', vid: '0403', pid: '6001', serial: 'FT:1' });
+    expect(changed[2]?.reconnects).toMatchObject({ count: 1, ok: 1 });
+    await manager.stop();
+    expect(changed.at(-1)?.state).toBe('stopped');
   });
 });

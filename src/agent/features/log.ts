@@ -1,12 +1,13 @@
 /**
- * The agent's log reads like the original tool's: device discovered, removed, session up/down, reconnect
- * took N ms. One listener per event, all removed by the returned function (habit 4).
+ * Feature `log`: the agent's log reads like the original tool's (device discovered, removed, session
+ * up/down, reconnect took N ms); the no-USB-bus notice said once; faults that escape a dependency.
  */
-import type { EventEmitter } from 'node:events';
-import { ErrorCodes } from '../errors.js';
-import type { AgentEvents } from '../events.js';
-import type { Logger } from '../log.js';
-import type { UsbDevice } from '../usb/types.js';
+import { ErrorCodes } from '../../errors.js';
+import type { UsbDevice } from '../../usb/types.js';
+import { type Fault, faults } from '../../util/faults.js';
+import type { BusEvents } from '../bus.js';
+import type { Feature, FeatureContext } from '../features.js';
+import { isRealTree } from '../sources.js';
 
 function describe(d: UsbDevice): string {
   const name = [d.manufacturer, d.product].filter(Boolean).join(' ');
@@ -14,8 +15,10 @@ function describe(d: UsbDevice): string {
   return `${d.vid}:${d.pid}${name ? ` ${name}` : ''}${serial} at bus ${d.bus} address ${d.address}${d.portPath ? ` port ${d.portPath}` : ''}`;
 }
 
-export function logAgentEvents(events: EventEmitter<AgentEvents>, log: Logger): () => void {
-  const handlers: { [K in keyof AgentEvents]?: (...args: AgentEvents[K]) => void } = {
+type Handlers = { [K in keyof BusEvents]?: (...args: BusEvents[K]) => void };
+
+function eventLines(log: FeatureContext['log']): Handlers {
+  return {
     'device.added': ({ device, source }) =>
       log.info(
         { event: 'device.added', device, source },
@@ -68,9 +71,44 @@ export function logAgentEvents(events: EventEmitter<AgentEvents>, log: Logger): 
         `session ${target}: attempt ${attempt} failed: ${error.message} [${error.code}]${retryInMs !== undefined ? `, retrying in ${retryInMs} ms` : ''}`,
       ),
   };
-  const entries = Object.entries(handlers) as [keyof AgentEvents, (...args: unknown[]) => void][];
-  for (const [name, fn] of entries) events.on(name, fn as never);
-  return () => {
-    for (const [name, fn] of entries) events.off(name, fn as never);
-  };
 }
+
+/** One `on` per event, typed: a loop over the names would need a cast. */
+function listen(ctx: FeatureContext, h: Handlers): void {
+  if (h['device.added']) ctx.on('device.added', h['device.added']);
+  if (h['device.removed']) ctx.on('device.removed', h['device.removed']);
+  if (h['device.detection']) ctx.on('device.detection', h['device.detection']);
+  if (h['source.status']) ctx.on('source.status', h['source.status']);
+  if (h['session.state']) ctx.on('session.state', h['session.state']);
+  if (h['reconnect.attempt']) ctx.on('reconnect.attempt', h['reconnect.attempt']);
+  if (h['reconnect.succeeded']) ctx.on('reconnect.succeeded', h['reconnect.succeeded']);
+  if (h['reconnect.failed']) ctx.on('reconnect.failed', h['reconnect.failed']);
+}
+
+export const logLines = (): Feature => ({
+  name: 'log',
+  start(ctx) {
+    const { log } = ctx;
+    listen(ctx, eventLines(log));
+    // "No USB bus" is normal (a VM, a CI machine): the watcher says it once for all sources, and again
+    // when a bus appears.
+    ctx.on('usb.bus', (state) => {
+      if (!state.present)
+        log.warn(`${state.reason}; replug keeps running and starts watching when a bus appears`);
+      else log.info('a USB bus appeared; watching it');
+    });
+    ctx.on('agent.ready', () => {
+      const { config } = ctx;
+      if (!isRealTree(config)) log.info(`watching the tree at ${config.sysfsRoot} and ${config.devfsRoot}`);
+    });
+    const onFault = (f: Fault) =>
+      log.error(
+        { err: f.error, kind: f.kind },
+        f.kind === 'uncaughtException'
+          ? 'uncaught exception: the agent stops and exits 1, so that systemd or Docker restarts it'
+          : 'unhandledRejection inside a dependency; the agent carries on',
+      );
+    faults.on('fault', onFault);
+    ctx.onStop(() => faults.off('fault', onFault));
+  },
+});

@@ -1,0 +1,36 @@
+/**
+ * The embedded Aedes broker (no --mqtt): listens where --broker-host/--broker-port say, keeps retained
+ * state under the state dir, and tells the user how to watch it. Its errors are worded for the agent's
+ * flags here, at the boundary: src/broker does not know which command runs it.
+ */
+import { join } from 'node:path';
+import { type RunningBroker, startBroker } from '../broker/broker.js';
+import { rehint } from '../cli/hints.js';
+import type { AgentConfig } from '../config/agent.js';
+import { ErrorCodes } from '../errors.js';
+import type { Logger } from '../log.js';
+
+export async function startEmbeddedBroker(
+  config: AgentConfig,
+  stateDir: string,
+  log: Logger,
+): Promise<RunningBroker> {
+  const broker = await startBroker({
+    host: config.broker.host,
+    port: config.broker.port,
+    allowAnonymous: config.broker.allowAnonymous,
+    usersFile: config.broker.users,
+    persistenceDir: join(stateDir, 'broker'),
+    log: log.child({ module: 'broker' }),
+  }).catch((err: unknown) => {
+    throw rehint(err, ErrorCodes.BROKER_PORT_IN_USE, (e) => {
+      const url = e.details?.url;
+      return `${url ? `another broker is probably running there: use it with --mqtt ${url}, or ` : ''}choose another port with --broker-port`;
+    });
+  });
+  const subHost = broker.address.host === '0.0.0.0' ? '127.0.0.1' : broker.address.host;
+  log.info(
+    `see what the agent publishes: mosquitto_sub -h ${subHost} -p ${broker.address.port} -t 'replug/#' -v`,
+  );
+  return broker;
+}
