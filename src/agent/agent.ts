@@ -6,7 +6,7 @@
  */
 import type { RunningBroker } from '../broker/broker.js';
 import { type AgentConfig, STOP_BOUND_MS } from '../config/agent.js';
-import { runtimeReport } from '../doctor/index.js';
+import { type RuntimeReport, runtimeReport } from '../doctor/index.js';
 import type { Logger } from '../log.js';
 import { createPublisher, type Publisher } from '../mqtt/publisher.js';
 import { createSessionManager, type SessionManager } from '../session/manager.js';
@@ -86,43 +86,12 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     if (broker) stopper.add('broker', () => broker.close(), 1000);
     const brokerUrl = config.mqtt.url ?? (broker as RunningBroker).url;
 
-    const publisher = createPublisher({
-      url: brokerUrl,
-      username: config.mqtt.username,
-      password: config.mqtt.password,
-      ca: config.mqtt.cafile,
-      cert: config.mqtt.cert,
-      key: config.mqtt.key,
-      agent: config.id,
-      session,
-      version: deps.version,
-      runtime: config.runtimeLabel ?? runtime.info.runtime ?? 'native',
-      stateDir,
-      queueCapacity: config.queueCapacity,
-      // Our own broker (aedes 2) speaks MQTT 5 (issue 14): no 3.1.1 fall back needed against it.
-      protocol: broker ? 5 : 'auto',
-      clock,
-      log,
-    });
-    await publisher.start();
+    const publisher = await openMqtt(config, deps, { broker, brokerUrl, session, stateDir, runtime });
     stopper.add('mqtt', () => publisher.stop(1500), 2000);
 
     const bus = new Bus(log);
-    const watcher = new UsbWatcher({
-      sources: createSources(config, clock, log),
-      clock,
-      settleMs: config.settleMs,
-      onListenerError: (err) => log.error({ err }, 'a device listener failed'),
-    });
+    const { watcher, sessions } = await openUsb(config, deps, bus);
     stopper.add('bus', bus.follow(watcher));
-    const sessions = createSessionManager({
-      targets: config.targets,
-      driver: await loadSessionDriver(config, { log, cwd: deps.cwd, clock }),
-      clock,
-      log: log.child({ module: 'session' }),
-      emit: bus.sessionSink(),
-      backoff: config.backoff,
-    });
 
     const parts: AgentParts = {
       config,
@@ -170,4 +139,58 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     await stopper.stop();
     throw err;
   }
+}
+
+/** The MQTT face: the client, the retained cache and the durable event queue (opened now). */
+async function openMqtt(
+  config: AgentConfig,
+  deps: AgentDeps,
+  at: {
+    broker: RunningBroker | undefined;
+    brokerUrl: string;
+    session: number;
+    stateDir: string;
+    runtime: RuntimeReport;
+  },
+): Promise<Publisher> {
+  const publisher = createPublisher({
+    url: at.brokerUrl,
+    username: config.mqtt.username,
+    password: config.mqtt.password,
+    ca: config.mqtt.cafile,
+    cert: config.mqtt.cert,
+    key: config.mqtt.key,
+    agent: config.id,
+    session: at.session,
+    version: deps.version,
+    runtime: config.runtimeLabel ?? at.runtime.info.runtime ?? 'native',
+    stateDir: at.stateDir,
+    queueCapacity: config.queueCapacity,
+    // Our own broker (aedes 2) speaks MQTT 5 (issue 14): no 3.1.1 fall back needed against it.
+    protocol: at.broker ? 5 : 'auto',
+    clock: deps.clock,
+    log: deps.log,
+  });
+  await publisher.start();
+  return publisher;
+}
+
+/** The watcher over every source that works here, and one session per target fed from the bus. */
+async function openUsb(config: AgentConfig, deps: AgentDeps, bus: Bus) {
+  const { clock, log } = deps;
+  const watcher = new UsbWatcher({
+    sources: createSources(config, clock, log),
+    clock,
+    settleMs: config.settleMs,
+    onListenerError: (err) => log.error({ err }, 'a device listener failed'),
+  });
+  const sessions = createSessionManager({
+    targets: config.targets,
+    driver: await loadSessionDriver(config, { log, cwd: deps.cwd, clock }),
+    clock,
+    log: log.child({ module: 'session' }),
+    emit: bus.sessionSink(),
+    backoff: config.backoff,
+  });
+  return { watcher, sessions };
 }

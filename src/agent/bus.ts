@@ -6,8 +6,8 @@
  */
 import type { AgentEvents } from '../events.js';
 import type { Logger } from '../log.js';
-import type { TargetEvents } from '../session/events.js';
 import type { EmitFn, SessionBusEvents } from '../session/options.js';
+import type { TargetEvents } from '../session/target-state.js';
 import type { UsbWatcher, WatcherEvents } from '../usb/watcher.js';
 
 export interface BusEvents extends AgentEvents, TargetEvents {

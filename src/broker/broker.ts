@@ -127,6 +127,8 @@ function listenError(err: unknown, host: string, port: number): ReplugError {
   );
 }
 
+// This function is longer than 80 lines because aedes takes its policy hooks (preConnect, authenticate,
+// authorizePublish, authorizeSubscribe) at creation, each closing over the users, ACL and will state.
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   const log = options.log ?? silentLogger();
   const host = options.host ?? '127.0.0.1';

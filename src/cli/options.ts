@@ -11,7 +11,9 @@ import envVar from 'env-var';
 import { ConfigError } from '../errors.js';
 import type { Kind, ResolveContext } from './kinds.js';
 import { OptionProblem } from './kinds.js';
-import { tokenize } from './tokenize.js';
+import { type FlagInfo, type RawFlags, type TokenSpec, tokenize } from './tokenize.js';
+
+export type { RawFlags } from './tokenize.js';
 
 export interface Needs {
   /** Name (key) of the option that must be given too. */
@@ -67,15 +69,26 @@ export interface Parsed<O extends Rows> {
   where(key: keyof O): string;
 }
 
-/** Raw flag values by flag name (aliases included), as tokenize() returns them. */
-export type RawFlags = Record<string, string | boolean | (string | boolean)[] | undefined>;
-
 export class OptionTable<O extends Rows> {
   constructor(readonly rows: O) {}
 
   /** Every flag name this table accepts (long names and aliases, without dashes). */
   flagNames(): string[] {
     return Object.entries(this.rows).flatMap(([name, row]) => [name, ...(row.aliases ?? [])]);
+  }
+
+  /** What the tokenizer needs: each flag name's shape, and the short letters. */
+  tokenSpec(): TokenSpec {
+    const flags = new Map<string, FlagInfo>();
+    for (const [name, row] of Object.entries(this.rows)) {
+      const info = {
+        boolean: row.kind.boolean === true,
+        multiple: row.multiple === true,
+        metavar: row.kind.metavar ?? 'VALUE',
+      };
+      for (const flag of [name, ...(row.aliases ?? [])]) flags.set(flag, info);
+    }
+    return { flags, shorts: this.shortNames() };
   }
 
   /** Long name (key) for a short flag letter, if any. */
@@ -87,7 +100,7 @@ export class OptionTable<O extends Rows> {
 
   /** argv -> raw values by flag name; throws one ConfigError naming every problem. */
   tokenize(argv: readonly string[], allowPositionals = false): { raw: RawFlags; positionals: string[] } {
-    const out = tokenize(argv, this, allowPositionals);
+    const out = tokenize(argv, this.tokenSpec(), allowPositionals);
     if (out.problems.length > 0) throw new ConfigError(out.problems);
     return { raw: out.raw, positionals: out.positionals };
   }
@@ -105,7 +118,7 @@ export class OptionTable<O extends Rows> {
     ctx: ResolveContext,
     allowPositionals = false,
   ): { parsed: Parsed<O>; problems: string[] } {
-    const tokens = tokenize(argv, this, allowPositionals);
+    const tokens = tokenize(argv, this.tokenSpec(), allowPositionals);
     const { parsed, problems } = this.resolve(tokens.raw, ctx);
     return {
       parsed: { ...parsed, positionals: tokens.positionals },

@@ -6,7 +6,22 @@
  * Accepted forms: `--name value`, `--name=value`, `-x value`, `-xvalue`, grouped boolean shorts (`-hv`),
  * and `--` to end the options.
  */
-import type { OptionTable, RawFlags, Rows } from './options.js';
+/** Raw flag values by flag name (aliases included). */
+export type RawFlags = Record<string, string | boolean | (string | boolean)[] | undefined>;
+
+/** What the tokenizer needs to know of each flag (options.ts derives it from a table). */
+export interface FlagInfo {
+  boolean: boolean;
+  multiple: boolean;
+  metavar: string;
+}
+
+export interface TokenSpec {
+  /** By flag name, aliases included. */
+  flags: ReadonlyMap<string, FlagInfo>;
+  /** Short letter -> flag name. */
+  shorts: Readonly<Record<string, string>>;
+}
 
 export interface Tokens {
   raw: RawFlags;
@@ -14,22 +29,9 @@ export interface Tokens {
   problems: string[];
 }
 
-export function tokenize<O extends Rows>(
-  argv: readonly string[],
-  table: OptionTable<O>,
-  allowPositionals: boolean,
-): Tokens {
-  const byFlag = new Map<string, { key: string; boolean: boolean; multiple: boolean; metavar: string }>();
-  for (const [key, row] of Object.entries(table.rows)) {
-    const info = {
-      key,
-      boolean: row.kind.boolean === true,
-      multiple: row.multiple === true,
-      metavar: row.kind.metavar ?? 'VALUE',
-    };
-    for (const flag of [key, ...(row.aliases ?? [])]) byFlag.set(flag, info);
-  }
-  const shorts = table.shortNames();
+export function tokenize(argv: readonly string[], spec: TokenSpec, allowPositionals: boolean): Tokens {
+  const byFlag = spec.flags;
+  const shorts = spec.shorts;
   const raw: RawFlags = {};
   const positionals: string[] = [];
   const problems: string[] = [];

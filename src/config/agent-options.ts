@@ -17,9 +17,10 @@ export const AGENT_ID_PATTERN = /^[a-z0-9-]+$/;
 
 /**
  * How long `replug agent` may take to stop on SIGINT/SIGTERM, whatever is in flight: a feature or source
- * that has not stopped by then is abandoned with one log line (issue 12).
+ * that has not stopped by then is abandoned with one log line (issue 12). Under Docker's 10 s stop grace
+ * period, so the offline status is published before a SIGKILL.
  */
-export const STOP_BOUND_MS = 5000;
+export const STOP_BOUND_MS = 8000;
 
 const agentId = {
   metavar: 'ID',

@@ -2,7 +2,7 @@
  * Pure derivations for what decides whether USB devices can be seen and opened: /dev, cgroup device rules,
  * udev's runtime dir, the user namespace and the USB bus in sysfs.
  */
-import type { RawInputs } from './facts.js';
+
 import {
   cgroupVersion,
   isIdentityMap,
@@ -14,7 +14,7 @@ import {
   parseNsLink,
   usbRuleCoverage,
 } from './parse.js';
-import type { CgroupFact, DevFact, UdevFact, UsbBusFact, UsernsFact } from './types.js';
+import type { CgroupFact, DevFact, RawInputs, UdevFact, UsbBusFact, UsernsFact } from './types.js';
 
 /** include/linux/proc_ns.h: the initial user namespace's fixed inode (since Linux 3.8). */
 export const INIT_USER_NS_INO = 0xeffffffd;

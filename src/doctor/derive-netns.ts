@@ -3,9 +3,9 @@
  * tries the strong signals first and falls back to reading the interfaces this namespace can see. It matters
  * because udev's broadcasts (netlink group 2) never leave the host's namespace (moby/moby#35359).
  */
-import type { NetIface, RawInputs } from './facts.js';
+
 import { kernelAtLeast, parseNetDev, parseNsLink } from './parse.js';
-import type { NetnsFact } from './types.js';
+import type { NetIface, NetnsFact, RawInputs } from './types.js';
 
 /**
  * include/linux/proc_ns.h: init_net got a fixed inode (PROC_NET_INIT_INO) in Linux 6.18. Dynamically

@@ -5,7 +5,6 @@
  */
 import { deriveCgroup, deriveDev, deriveUdev, deriveUsbBus, deriveUserns } from './derive-devices.js';
 import { deriveNetns } from './derive-netns.js';
-import type { RawInputs } from './facts.js';
 import {
   kernelAtLeast,
   type MountEntry,
@@ -17,6 +16,7 @@ import {
 import type {
   KernelUeventFact,
   NetnsFact,
+  RawInputs,
   RuntimeFact,
   RuntimeFacts,
   RuntimeKind,

@@ -6,43 +6,9 @@
 import { open, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deriveFacts } from './derive.js';
-import type { DoctorRoots, OpenOutcome, RuntimeFacts } from './types.js';
+import type { DoctorRoots, NetIface, OpenOutcome, RawInputs, RuntimeFacts } from './types.js';
 
-export interface NetIface {
-  name: string;
-  /** sysfs `device` link: a real (PCI/USB/virtio) NIC, which only the host's netns normally holds. */
-  hasDevice: boolean;
-  /** sysfs class/net link target lives under devices/virtual. */
-  virtual: boolean;
-  ifindex?: number;
-  /** iflink != ifindex means the peer lives elsewhere: a veth whose other end is in another netns. */
-  iflink?: number;
-}
-
-/** Everything read from the world; derive.ts turns it into facts without touching it again. */
-export interface RawInputs {
-  env: Record<string, string | undefined>;
-  dockerenv: boolean;
-  /** Contents of /run/.containerenv (podman writes engine=, rootless=), or undefined when absent. */
-  containerenv: string | undefined;
-  selfCgroup: string | undefined;
-  pid1Cgroup: string | undefined;
-  mountinfo: string | undefined;
-  pid1Environ: string | undefined;
-  osrelease: string | undefined;
-  ns: { selfNet?: string; selfPid?: string; selfUser?: string; pid1Net?: string; pid1NetError?: string };
-  uidMap: string | undefined;
-  procNetDev: string | undefined;
-  sysClassNet: NetIface[] | undefined;
-  udevControl: boolean;
-  udevData: boolean;
-  devBusUsb: boolean;
-  devNodes: string[];
-  devicesList: string | undefined;
-  openResult: { node: string; outcome: OpenOutcome } | undefined;
-  sysBusUsb: boolean;
-  sysUsbDevices: string[];
-}
+export type { NetIface, RawInputs } from './types.js';
 
 export type TryOpen = (path: string) => Promise<OpenOutcome>;
 

@@ -13,17 +13,8 @@ import type {
 import type { PayloadKind } from '../mqtt/schema.js';
 import type { SourceName } from '../usb/types.js';
 
-/** One MQTT message as the subscriber hands it over; receivedAt comes from the injected clock. */
-export interface FleetMessage {
-  /** The broker URL without credentials (parseBrokerUrl().redacted). */
-  broker: string;
-  topic: string;
-  payload: Uint8Array;
-  retained: boolean;
-  receivedAt: number;
-  /** MQTT 5 user properties of the PUBLISH (the agent sends agent, session, ...); absent on 3.1.1. */
-  userProperties?: Record<string, string | string[]>;
-}
+/** One MQTT message as the subscriber hands it over (src/mqtt owns the shape; fleet consumes it). */
+export type { SubscribedMessage as FleetMessage } from '../mqtt/subscriber.js';
 
 /** Why a message was not applied. The first six are warnings (hostile or broken publishers). */
 export type RejectReason =

@@ -53,45 +53,127 @@ export interface ClientEvents {
   message: [topic: string, payload: Buffer];
 }
 
-export type AgentClient = ReturnType<typeof createClient>;
+export function createClient(options: ClientOptions): AgentClient {
+  return new AgentClient(options);
+}
 
-export function createClient(options: ClientOptions) {
-  const clock = options.clock ?? systemClock;
-  const log = (options.log ?? silentLogger()).child({ module: 'mqtt' });
-  const { redacted, href } = parseBrokerUrl(options.url);
-  // Validates the TLS files and URL now: a bad setting is one line at start, not a retry loop.
-  buildClientOptions(options, 5, clock.now());
-  const props = userProperties(options);
-  const listeners = new Listeners<ClientEvents>((err, event) =>
-    log.error({ err, event }, 'an MQTT listener failed'),
-  );
-  const subscriptions = new Set<string>();
-  const reported = new Set<string>();
-  let state: ConnectionState = initialConnection(clock.now());
-  let protocol: ProtocolVersion = options.protocol === 4 ? 4 : 5;
-  let client: MqttClient | undefined;
-  let generation = 0;
-  let reconnects = 0;
+export class AgentClient {
+  readonly redacted: string;
+  private readonly href: string;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly props: Record<string, string>;
+  private readonly listeners: Listeners<ClientEvents>;
+  private readonly subscriptions = new Set<string>();
+  private readonly reported = new Set<string>();
+  private connection: ConnectionState;
+  private version: ProtocolVersion;
+  private client: MqttClient | undefined;
+  private generation = 0;
+  private reconnectCount = 0;
 
-  function step(event: ConnectionEvent): void {
-    const out = connectionStep(state, event, redacted);
-    state = out.state;
-    if (out.say) log[out.say.level](out.say.fields ?? {}, out.say.message);
+  constructor(private readonly options: ClientOptions) {
+    this.clock = options.clock ?? systemClock;
+    this.log = (options.log ?? silentLogger()).child({ module: 'mqtt' });
+    const { redacted, href } = parseBrokerUrl(options.url);
+    this.redacted = redacted;
+    this.href = href;
+    // Validates the TLS files and URL now: a bad setting is one line at start, not a retry loop.
+    buildClientOptions(options, 5, this.clock.now());
+    this.props = userProperties(options);
+    this.listeners = new Listeners<ClientEvents>((err, event) =>
+      this.log.error({ err, event }, 'an MQTT listener failed'),
+    );
+    this.connection = initialConnection(this.clock.now());
+    this.version = options.protocol === 4 ? 4 : 5;
   }
 
-  function report(err: ReplugError): void {
+  on<K extends keyof ClientEvents>(event: K, fn: (...args: ClientEvents[K]) => void): () => void {
+    return this.listeners.on(event, fn);
+  }
+
+  get state(): ConnectionState {
+    return this.connection;
+  }
+
+  get isUp(): boolean {
+    return this.connection.kind === 'up';
+  }
+
+  get protocol(): ProtocolVersion {
+    return this.version;
+  }
+
+  /** Successful connects after the first. */
+  get reconnects(): number {
+    return this.reconnectCount;
+  }
+
+  /** The live MQTT.js client, for diagnostics and tests (e.g. destroying the stream to fire the will). */
+  get raw(): MqttClient | undefined {
+    return this.client;
+  }
+
+  start(): void {
+    if (!this.client && this.connection.kind !== 'stopped') this.connect();
+  }
+
+  /**
+   * QoS 1. Rejects when the broker refuses (negative PUBACK: the error carries the reason code) or when
+   * the client goes away with the message in flight.
+   */
+  publish(topic: string, payload: string, as: PublishAs): Promise<void> {
+    const c = this.client;
+    if (!c || this.connection.kind !== 'up') return Promise.reject(new Error('not connected'));
+    return c.publishAsync(topic, payload, this.publishOptions(as)).then(() => undefined);
+  }
+
+  /** Kept across reconnects and protocol fall backs. */
+  subscribe(filter: string): void {
+    this.subscriptions.add(filter);
+    if (this.isUp) this.client?.subscribeAsync(filter, { qos: 1 }).catch(() => undefined);
+  }
+
+  /** Maps a negative PUBACK's reason code to its meaning and reports it (once per reason). */
+  refusedPublish(what: string, reason: Reason): void {
+    this.report(this.refused(reason, `refused ${what}`));
+  }
+
+  /** Publishes `last` (the clean offline status) within `boundMs`, then disconnects; idempotent. */
+  async stop(last?: { topic: string; payload: string }, boundMs = 2000): Promise<void> {
+    if (this.connection.kind === 'stopped') return;
+    const c = this.client;
+    if (c && this.isUp && last)
+      await within(
+        this.clock,
+        boundMs,
+        c.publishAsync(last.topic, last.payload, this.publishOptions({ retain: true })),
+      );
+    this.step({ type: 'stop' });
+    this.generation++;
+    if (c) await within(this.clock, boundMs, c.endAsync(!c.connected));
+    this.listeners.clear();
+  }
+
+  private step(event: ConnectionEvent): void {
+    const out = connectionStep(this.connection, event, this.redacted);
+    this.connection = out.state;
+    if (out.say) this.log[out.say.level](out.say.fields ?? {}, out.say.message);
+  }
+
+  private report(err: ReplugError): void {
     const key = `${err.code}:${String(err.details?.reasonCode ?? '')}`;
-    if (reported.has(key)) return;
-    reported.add(key);
-    log.error({ code: err.code, ...err.details }, `${err.message}${err.hint ? ` (${err.hint})` : ''}`);
-    listeners.emit('problem', err);
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.log.error({ code: err.code, ...err.details }, `${err.message}${err.hint ? ` (${err.hint})` : ''}`);
+    this.listeners.emit('problem', err);
   }
 
-  function refused(reason: Reason, what: string): ReplugError {
+  private refused(reason: Reason, what: string): ReplugError {
     const auth = reason.kind === 'auth';
     return new ReplugError(
       errorCodeFor(reason),
-      `broker ${redacted} ${what}: ${reason.meaning} (${hex(reason.code)})`,
+      `broker ${this.redacted} ${what}: ${reason.meaning} (${hex(reason.code)})`,
       {
         hint: auth
           ? 'check the user name and password the agent was given, the broker users and its ACL; retrying'
@@ -101,123 +183,66 @@ export function createClient(options: ClientOptions) {
     );
   }
 
-  function connect(): void {
-    const gen = ++generation;
-    const c = mqtt.connect(href, buildClientOptions(options, protocol, clock.now()));
-    client = c;
+  private connect(): void {
+    const gen = ++this.generation;
+    const c = mqtt.connect(this.href, buildClientOptions(this.options, this.version, this.clock.now()));
+    this.client = c;
     c.on('connect', () => {
-      if (gen !== generation) return;
-      const reconnect = state.kind === 'down' && state.everUp;
-      if (reconnect) reconnects++;
-      reported.clear();
-      step({ type: 'connack', protocol, at: clock.now() });
-      for (const filter of subscriptions) c.subscribeAsync(filter, { qos: 1 }).catch(() => undefined);
-      listeners.emit('up', { protocol, reconnect });
+      if (gen === this.generation) this.onConnect(c);
     });
     c.on('message', (topic, payload) => {
-      if (gen === generation) listeners.emit('message', topic, payload);
+      if (gen === this.generation) this.listeners.emit('message', topic, payload);
     });
     c.on('close', () => {
-      if (gen !== generation) return;
-      const wasUp = state.kind === 'up';
-      step({ type: 'close', at: clock.now() });
-      if (wasUp) listeners.emit('down');
+      if (gen !== this.generation) return;
+      const wasUp = this.isUp;
+      this.step({ type: 'close', at: this.clock.now() });
+      if (wasUp) this.listeners.emit('down');
     });
     c.on('error', (err: Error & { code?: unknown }) => {
-      if (gen !== generation) return;
-      onError(c, err);
+      if (gen === this.generation) this.onError(c, err);
     });
   }
 
-  function onError(c: MqttClient, err: Error & { code?: unknown }): void {
+  private onConnect(c: MqttClient): void {
+    const reconnect = this.connection.kind === 'down' && this.connection.everUp;
+    if (reconnect) this.reconnectCount++;
+    this.reported.clear();
+    this.step({ type: 'connack', protocol: this.version, at: this.clock.now() });
+    for (const filter of this.subscriptions) c.subscribeAsync(filter, { qos: 1 }).catch(() => undefined);
+    this.listeners.emit('up', { protocol: this.version, reconnect });
+  }
+
+  private onError(c: MqttClient, err: Error & { code?: unknown }): void {
     if (typeof err.code === 'number') {
-      if (protocol === 5 && options.protocol !== 5 && isUnsupportedProtocol(err.code)) {
-        log.info(`broker ${redacted} does not speak MQTT 5; using 3.1.1`);
-        protocol = 4;
-        generation++; // the old client's close is not an outage
+      if (this.version === 5 && this.options.protocol !== 5 && isUnsupportedProtocol(err.code)) {
+        this.log.info(`broker ${this.redacted} does not speak MQTT 5; using 3.1.1`);
+        this.version = 4;
+        this.generation++; // the old client's close is not an outage
         c.end(true);
-        connect();
+        this.connect();
         return;
       }
-      report(refused(connackReason(err.code, protocol), 'refused the connection'));
+      this.report(this.refused(connackReason(err.code, this.version), 'refused the connection'));
       return;
     }
     const tls = tlsProblem(err);
-    if (tls) step({ type: 'problem', text: tls });
-    else log.debug({ err: err.message, code: err.code }, 'mqtt connection error');
+    if (tls) this.step({ type: 'problem', text: tls });
+    else this.log.debug({ err: err.message, code: err.code }, 'mqtt connection error');
   }
 
-  function publishOptions(as: PublishAs): IClientPublishOptions {
-    if (protocol !== 5) return { qos: 1, retain: as.retain };
+  private publishOptions(as: PublishAs): IClientPublishOptions {
+    if (this.version !== 5) return { qos: 1, retain: as.retain };
     return {
       qos: 1,
       retain: as.retain,
       properties: {
         contentType: 'application/json',
-        userProperties: props,
-        ...(as.event ? { messageExpiryInterval: options.eventExpiryS ?? 86_400 } : {}),
+        userProperties: this.props,
+        ...(as.event ? { messageExpiryInterval: this.options.eventExpiryS ?? 86_400 } : {}),
       },
     };
   }
-
-  return {
-    redacted,
-    on: listeners.on.bind(listeners),
-    get state(): ConnectionState {
-      return state;
-    },
-    get isUp(): boolean {
-      return state.kind === 'up';
-    },
-    get protocol(): ProtocolVersion {
-      return protocol;
-    },
-    /** Successful connects after the first. */
-    get reconnects(): number {
-      return reconnects;
-    },
-    /** The live MQTT.js client, for diagnostics and tests (e.g. destroying the stream to fire the will). */
-    get raw(): MqttClient | undefined {
-      return client;
-    },
-    start(): void {
-      if (!client && state.kind !== 'stopped') connect();
-    },
-    /**
-     * QoS 1. Rejects when the broker refuses (negative PUBACK: the error carries the reason code) or when
-     * the client goes away with the message in flight.
-     */
-    publish(topic: string, payload: string, as: PublishAs): Promise<void> {
-      const c = client;
-      if (!c || state.kind !== 'up') return Promise.reject(new Error('not connected'));
-      return c.publishAsync(topic, payload, publishOptions(as)).then(() => undefined);
-    },
-    /** Kept across reconnects and protocol fall backs. */
-    subscribe(filter: string): void {
-      subscriptions.add(filter);
-      if (state.kind === 'up') client?.subscribeAsync(filter, { qos: 1 }).catch(() => undefined);
-    },
-    /** Maps a negative PUBACK's reason code to its meaning and reports it (once per reason). */
-    refusedPublish(what: string, reason: Reason): void {
-      report(refused(reason, `refused ${what}`));
-    },
-    /** Publishes `last` (the clean offline status) within `boundMs`, then disconnects; idempotent. */
-    async stop(last?: { topic: string; payload: string }, boundMs = 2000): Promise<void> {
-      if (state.kind === 'stopped') return;
-      const c = client;
-      const wasUp = state.kind === 'up';
-      if (c && wasUp && last)
-        await within(
-          clock,
-          boundMs,
-          c.publishAsync(last.topic, last.payload, publishOptions({ retain: true })),
-        );
-      step({ type: 'stop' });
-      generation++;
-      if (c) await within(clock, boundMs, c.endAsync(!c.connected));
-      listeners.clear();
-    },
-  };
 }
 
 /** Waits for `p` at most `ms` on the injected clock; a rejection counts as done. */

@@ -46,6 +46,68 @@ export function discoveryTopic(options: HomeAssistantOptions, agent: string): st
   return `${options.prefix ?? 'homeassistant'}/device/${haObjectId(agent)}/config`;
 }
 
+type Components = Record<string, Record<string, unknown>>;
+
+/** The agent's own entities: devices present, queued and dropped events. */
+function agentComponents(agent: string): Components {
+  const topics = agentTopics(agent);
+  const id = haObjectId(agent);
+  const sensor = (name: string, unique: string, topic: string, value: string, extra: object) => ({
+    [`${id}-${unique}`]: {
+      p: 'sensor',
+      unique_id: `${id}-${unique}`,
+      name,
+      state_topic: topic,
+      value_template: value,
+      ...extra,
+    },
+  });
+  return {
+    ...sensor('USB devices', 'devices', topics.devices, '{{ value_json.count }}', {
+      state_class: 'measurement',
+    }),
+    ...sensor('Queued events', 'queue', topics.health, '{{ value_json.queue.depth }}', {
+      state_class: 'measurement',
+      entity_category: 'diagnostic',
+    }),
+    ...sensor('Dropped events', 'dropped', topics.health, '{{ value_json.queue.dropped }}', {
+      state_class: 'total_increasing',
+      entity_category: 'diagnostic',
+    }),
+  };
+}
+
+/** One target's entities: session up, state, reconnects, reconnect p95, all read from its state topic. */
+function targetComponents(agent: string, t: TargetRef): Components {
+  const key = targetTopicKey(t);
+  const base = `${haObjectId(agent)}-${key}`;
+  const state_topic = agentTopics(agent).target(key);
+  const entity = (suffix: string, p: string, name: string, value: string, extra: object = {}) => ({
+    [`${base}-${suffix}`]: {
+      p,
+      unique_id: `${base}-${suffix}`,
+      name: `${t.target} ${name}`,
+      state_topic,
+      value_template: value,
+      ...extra,
+    },
+  });
+  return {
+    ...entity('up', 'binary_sensor', 'session', "{{ 'ON' if value_json.state == 'up' else 'OFF' }}", {
+      device_class: 'connectivity',
+    }),
+    ...entity('state', 'sensor', 'state', '{{ value_json.state }}'),
+    ...entity('reconnects', 'sensor', 'reconnects', '{{ value_json.reconnects.ok }}', {
+      state_class: 'total_increasing',
+    }),
+    ...entity('p95', 'sensor', 'reconnect p95', '{{ value_json.reconnects.p95Ms }}', {
+      unit_of_measurement: 'ms',
+      device_class: 'duration',
+      entity_category: 'diagnostic',
+    }),
+  };
+}
+
 /**
  * The device config. `removed`: component id -> platform of components to remove (sent as `{p}` only);
  * an id that is also a live component stays live.
@@ -56,89 +118,19 @@ export function buildDiscovery(
   targets: readonly TargetRef[],
   removed: Readonly<Record<string, string>> = {},
 ): DiscoveryMessage {
-  const topics = agentTopics(agent.agent);
   const id = haObjectId(agent.agent);
-  const cmps: Record<string, Record<string, unknown>> = {
-    [`${id}-devices`]: {
-      p: 'sensor',
-      unique_id: `${id}-devices`,
-      name: 'USB devices',
-      state_topic: topics.devices,
-      value_template: '{{ value_json.count }}',
-      state_class: 'measurement',
-    },
-    [`${id}-queue`]: {
-      p: 'sensor',
-      unique_id: `${id}-queue`,
-      name: 'Queued events',
-      state_topic: topics.health,
-      value_template: '{{ value_json.queue.depth }}',
-      state_class: 'measurement',
-      entity_category: 'diagnostic',
-    },
-    [`${id}-dropped`]: {
-      p: 'sensor',
-      unique_id: `${id}-dropped`,
-      name: 'Dropped events',
-      state_topic: topics.health,
-      value_template: '{{ value_json.queue.dropped }}',
-      state_class: 'total_increasing',
-      entity_category: 'diagnostic',
-    },
-  };
-  for (const t of targets) {
-    const key = targetTopicKey(t);
-    const base = `${id}-${key}`;
-    const stateTopic = topics.target(key);
-    cmps[`${base}-up`] = {
-      p: 'binary_sensor',
-      unique_id: `${base}-up`,
-      name: `${t.target} session`,
-      device_class: 'connectivity',
-      state_topic: stateTopic,
-      value_template: "{{ 'ON' if value_json.state == 'up' else 'OFF' }}",
-    };
-    cmps[`${base}-state`] = {
-      p: 'sensor',
-      unique_id: `${base}-state`,
-      name: `${t.target} state`,
-      state_topic: stateTopic,
-      value_template: '{{ value_json.state }}',
-    };
-    cmps[`${base}-reconnects`] = {
-      p: 'sensor',
-      unique_id: `${base}-reconnects`,
-      name: `${t.target} reconnects`,
-      state_topic: stateTopic,
-      value_template: '{{ value_json.reconnects.ok }}',
-      state_class: 'total_increasing',
-    };
-    cmps[`${base}-p95`] = {
-      p: 'sensor',
-      unique_id: `${base}-p95`,
-      name: `${t.target} reconnect p95`,
-      state_topic: stateTopic,
-      value_template: '{{ value_json.reconnects.p95Ms }}',
-      unit_of_measurement: 'ms',
-      device_class: 'duration',
-      entity_category: 'diagnostic',
-    };
-  }
+  const cmps: Components = agentComponents(agent.agent);
+  for (const t of targets) Object.assign(cmps, targetComponents(agent.agent, t));
   for (const [component, platform] of Object.entries(removed)) cmps[component] ??= { p: platform };
+  const sw = agent.version ? { sw: agent.version } : {};
   return {
     topic: discoveryTopic(options, agent.agent),
     payload: {
-      dev: {
-        ids: [id],
-        name: `replug ${agent.agent}`,
-        mf: 'replug',
-        mdl: 'USB replug agent',
-        ...(agent.version ? { sw: agent.version } : {}),
-      },
-      o: { name: 'replug', ...(agent.version ? { sw: agent.version } : {}) },
+      dev: { ids: [id], name: `replug ${agent.agent}`, mf: 'replug', mdl: 'USB replug agent', ...sw },
+      o: { name: 'replug', ...sw },
       availability: [
         {
-          topic: topics.status,
+          topic: agentTopics(agent.agent).status,
           value_template: '{{ value_json.state }}',
           payload_available: 'online',
           payload_not_available: 'offline',

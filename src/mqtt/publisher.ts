@@ -48,170 +48,188 @@ export interface PublisherEvents {
   error: [ReplugError];
 }
 
-export type Publisher = ReturnType<typeof createPublisher>;
+export function createPublisher(options: PublisherOptions): Publisher {
+  return new Publisher(options);
+}
 
-export function createPublisher(options: PublisherOptions) {
-  const clock: Clock = options.clock ?? systemClock;
-  const log = options.log ?? silentLogger();
-  const client: AgentClient = createClient({ ...options, clock, log });
-  const topics: AgentTopics = agentTopics(options.agent);
-  const session = options.session;
-  const retained = new RetainedState(client, log.child({ module: 'mqtt' }));
-  const targets = new Map<string, TargetSnapshot>();
-  let delivery: EventDelivery | undefined;
-  let discovery: Discovery | undefined;
-  let healthDepth = 0;
+export class Publisher {
+  readonly topics: AgentTopics;
+  readonly client: AgentClient;
+  readonly retained: RetainedState;
+  private readonly clock: Clock;
+  private readonly session: number;
+  private readonly targets = new Map<string, TargetSnapshot>();
+  private events: EventDelivery | undefined;
+  private discovery: Discovery | undefined;
+  private healthDepth = 0;
 
-  function on(event: 'connect', fn: (...a: PublisherEvents['connect']) => void): () => void;
-  function on(event: 'disconnect', fn: () => void): () => void;
-  function on(event: 'error', fn: (err: ReplugError) => void): () => void;
-  function on(event: keyof PublisherEvents, fn: (arg: never) => void): () => void {
-    const f = fn as (arg?: unknown) => void;
-    if (event === 'connect')
-      return client.on('up', (u) => f({ protocolVersion: u.protocol, reconnect: u.reconnect }));
-    if (event === 'disconnect') return client.on('down', () => f());
-    return client.on('problem', (err) => f(err));
+  constructor(private readonly options: PublisherOptions) {
+    this.clock = options.clock ?? systemClock;
+    const log = options.log ?? silentLogger();
+    this.client = createClient({ ...options, clock: this.clock, log });
+    this.topics = agentTopics(options.agent);
+    this.session = options.session;
+    this.retained = new RetainedState(this.client, log.child({ module: 'mqtt' }));
+    this.retained.put(this.topics.status, () =>
+      buildStatus(
+        'online',
+        this.session,
+        this.clock.now(),
+        options.version ? { version: options.version } : {},
+      ),
+    );
   }
 
-  retained.put(topics.status, () =>
-    buildStatus('online', session, clock.now(), options.version ? { version: options.version } : {}),
-  );
+  on(event: 'connect', fn: (...a: PublisherEvents['connect']) => void): () => void;
+  on(event: 'disconnect', fn: () => void): () => void;
+  on(event: 'error', fn: (err: ReplugError) => void): () => void;
+  on(event: keyof PublisherEvents, fn: (arg: never) => void): () => void {
+    const f = fn as (arg?: unknown) => void;
+    if (event === 'connect')
+      return this.client.on('up', (u) => f({ protocolVersion: u.protocol, reconnect: u.reconnect }));
+    if (event === 'disconnect') return this.client.on('down', () => f());
+    return this.client.on('problem', (err) => f(err));
+  }
 
-  const publisher = {
-    topics,
-    client,
-    retained,
-    on,
-    /** Opens the durable queue and starts connecting; never waits for the network (events queue meanwhile). */
-    async start(): Promise<void> {
-      delivery = EventDelivery.open(client, {
-        stateDir: options.stateDir,
-        topic: topics.event,
-        session,
-        clock,
-        ...(options.queueCapacity !== undefined ? { capacity: options.queueCapacity } : {}),
-        ...(options.window !== undefined ? { window: options.window } : {}),
-      });
-      if (options.homeassistant) publisher.startDiscovery(options.homeassistant);
-      client.start();
-    },
-    /** The queue and pump; undefined before start(). */
-    get delivery(): EventDelivery | undefined {
-      return delivery;
-    },
-    /** Resolves on the next (or current) successful connect. */
-    connected(timeoutMs = 10_000): Promise<void> {
-      if (client.isUp) return Promise.resolve();
-      return new Promise((resolve, reject) => {
-        const timer = clock.setTimeout(() => {
-          off();
-          reject(
-            new ReplugError(
-              ErrorCodes.MQTT_CONNECT,
-              `no connect to ${client.redacted} within ${timeoutMs} ms`,
-            ),
-          );
-        }, timeoutMs);
-        const off = client.on('up', () => {
-          clock.clearTimeout(timer);
-          off();
-          resolve();
-        });
-      });
-    },
-    /** Resolves once every queued event was acknowledged (or dropped). */
-    idle(timeoutMs = 10_000): Promise<void> {
-      return delivery ? delivery.idle(timeoutMs) : Promise.resolve();
-    },
-    /** Queues one event (durably, before returning) and returns it as published, with its seq. */
-    publishEvent<K extends EventType>(type: K, data: EventData<K>): EventPayload {
-      if (!delivery) throw new ReplugError(ErrorCodes.INTERNAL, 'publisher not started');
-      return delivery.push(type, data);
-    },
-    setInfo(value: Omit<InfoPayload, 'session' | 'ts'>): void {
-      retained.put(topics.info, () =>
-        buildInfo(
-          { ...value, broker: { ...value.broker, protocolVersion: client.protocol } },
-          session,
-          clock.now(),
-        ),
-      );
-    },
-    setDevices(list: readonly UsbDevice[]): void {
-      const devices = [...list];
-      retained.put(topics.devices, () => buildDevices(devices, session, clock.now()));
-    },
-    /** Retained target/<key>/state; the key is derived from the snapshot's vid, pid and serial. */
-    setTargetState(snapshot: TargetSnapshot): void {
-      const key = targetTopicKey(snapshot);
-      const isNew = !targets.has(key);
-      targets.set(key, snapshot);
-      retained.put(topics.target(key), () => buildTargetState(snapshot, session, clock.now()));
-      if (isNew) discovery?.refresh();
-    },
-    /** Empties a target's retained state on the broker (a target no longer configured, issue 10). */
-    clearTargetState(key: string): Promise<void> {
-      targets.delete(key);
-      return retained.clear(topics.target(key));
-    },
-    setHealth(value: HealthInput): void {
-      retained.put(topics.health, () => {
-        const queue = delivery?.stats() ?? {
-          depth: 0,
-          dropped: 0,
-          capacity: options.queueCapacity ?? 10_000,
-        };
-        healthDepth = queue.depth;
-        return buildHealth(
-          value,
-          queue,
-          { connected: client.isUp, reconnects: client.reconnects },
-          session,
-          clock.now(),
+  /** Opens the durable queue and starts connecting; never waits for the network (events queue meanwhile). */
+  async start(): Promise<void> {
+    const o = this.options;
+    this.events = EventDelivery.open(this.client, {
+      stateDir: o.stateDir,
+      topic: this.topics.event,
+      session: this.session,
+      clock: this.clock,
+      ...(o.queueCapacity !== undefined ? { capacity: o.queueCapacity } : {}),
+      ...(o.window !== undefined ? { window: o.window } : {}),
+    });
+    if (o.homeassistant) this.startDiscovery(o.homeassistant);
+    this.client.start();
+  }
+
+  /** The queue and pump; undefined before start(). */
+  get delivery(): EventDelivery | undefined {
+    return this.events;
+  }
+
+  /** Resolves on the next (or current) successful connect. */
+  connected(timeoutMs = 10_000): Promise<void> {
+    if (this.client.isUp) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const timer = this.clock.setTimeout(() => {
+        off();
+        reject(
+          new ReplugError(
+            ErrorCodes.MQTT_CONNECT,
+            `no connect to ${this.client.redacted} within ${timeoutMs} ms`,
+          ),
         );
+      }, timeoutMs);
+      const off = this.client.on('up', () => {
+        this.clock.clearTimeout(timer);
+        off();
+        resolve();
       });
-    },
-    /** The queue depth in the last health payload built (what the broker's retained health says). */
-    shownHealthDepth(): number {
-      return healthDepth;
-    },
-    /** Home Assistant device discovery for this agent's targets; `removed` components go as `{p}`. */
-    startDiscovery(ha: HomeAssistantOptions, removed: () => Record<string, string> = () => ({})): Discovery {
-      discovery ??= startDiscovery(
-        client,
-        ha,
-        { agent: options.agent, version: options.version },
-        {
-          targets: () => [...targets.values()],
-          removed,
-        },
-      );
-      return discovery;
-    },
-    stats() {
-      return {
-        queue: delivery?.stats(),
-        broker: { connected: client.isUp, reconnects: client.reconnects },
-        protocolVersion: client.protocol,
+    });
+  }
+
+  /** Resolves once every queued event was acknowledged (or dropped). */
+  idle(timeoutMs = 10_000): Promise<void> {
+    return this.events ? this.events.idle(timeoutMs) : Promise.resolve();
+  }
+
+  /** Queues one event (durably, before returning) and returns it as published, with its seq. */
+  publishEvent<K extends EventType>(type: K, data: EventData<K>): EventPayload {
+    if (!this.events) throw new ReplugError(ErrorCodes.INTERNAL, 'publisher not started');
+    return this.events.push(type, data);
+  }
+
+  setInfo(value: Omit<InfoPayload, 'session' | 'ts'>): void {
+    this.retained.put(this.topics.info, () =>
+      buildInfo(
+        { ...value, broker: { ...value.broker, protocolVersion: this.client.protocol } },
+        this.session,
+        this.clock.now(),
+      ),
+    );
+  }
+
+  setDevices(list: readonly UsbDevice[]): void {
+    const devices = [...list];
+    this.retained.put(this.topics.devices, () => buildDevices(devices, this.session, this.clock.now()));
+  }
+
+  /** Retained target/<key>/state; the key is derived from the snapshot's vid, pid and serial. */
+  setTargetState(snapshot: TargetSnapshot): void {
+    const key = targetTopicKey(snapshot);
+    const isNew = !this.targets.has(key);
+    this.targets.set(key, snapshot);
+    this.retained.put(this.topics.target(key), () =>
+      buildTargetState(snapshot, this.session, this.clock.now()),
+    );
+    if (isNew) this.discovery?.refresh();
+  }
+
+  /** Empties a target's retained state on the broker (a target no longer configured, issue 10). */
+  clearTargetState(key: string): Promise<void> {
+    this.targets.delete(key);
+    return this.retained.clear(this.topics.target(key));
+  }
+
+  setHealth(value: HealthInput): void {
+    this.retained.put(this.topics.health, () => {
+      const queue = this.events?.stats() ?? {
+        depth: 0,
+        dropped: 0,
+        capacity: this.options.queueCapacity ?? 10_000,
       };
-    },
-    get isConnected(): boolean {
-      return client.isUp;
-    },
-    get protocolVersion(): ProtocolVersion {
-      return client.protocol;
-    },
-    get mqttClient() {
-      return client.raw;
-    },
-    /** Publishes a retained `offline` with reason `stopped` (observers need not wait for a will), disconnects, closes the queue. */
-    async stop(boundMs = 2000): Promise<void> {
-      const bye = buildStatus('offline', session, clock.now(), { reason: 'stopped' });
-      discovery?.stop();
-      retained.close();
-      await client.stop({ topic: topics.status, payload: encodePayload(bye) }, boundMs);
-      delivery?.close();
-    },
-  };
-  return publisher;
+      this.healthDepth = queue.depth;
+      const broker = { connected: this.client.isUp, reconnects: this.client.reconnects };
+      return buildHealth(value, queue, broker, this.session, this.clock.now());
+    });
+  }
+
+  /** The queue depth in the last health payload built (what the broker's retained health says). */
+  shownHealthDepth(): number {
+    return this.healthDepth;
+  }
+
+  /** Home Assistant device discovery for this agent's targets; `removed` components go as `{p}`. */
+  startDiscovery(ha: HomeAssistantOptions, removed: () => Record<string, string> = () => ({})): Discovery {
+    this.discovery ??= startDiscovery(
+      this.client,
+      ha,
+      { agent: this.options.agent, version: this.options.version },
+      { targets: () => [...this.targets.values()], removed },
+    );
+    return this.discovery;
+  }
+
+  stats() {
+    return {
+      queue: this.events?.stats(),
+      broker: { connected: this.client.isUp, reconnects: this.client.reconnects },
+      protocolVersion: this.client.protocol,
+    };
+  }
+
+  get isConnected(): boolean {
+    return this.client.isUp;
+  }
+
+  get protocolVersion(): ProtocolVersion {
+    return this.client.protocol;
+  }
+
+  get mqttClient() {
+    return this.client.raw;
+  }
+
+  /** Publishes a retained `offline` with reason `stopped` (observers need not wait for a will), disconnects, closes the queue. */
+  async stop(boundMs = 2000): Promise<void> {
+    const bye = buildStatus('offline', this.session, this.clock.now(), { reason: 'stopped' });
+    this.discovery?.stop();
+    this.retained.close();
+    await this.client.stop({ topic: this.topics.status, payload: encodePayload(bye) }, boundMs);
+    this.events?.close();
+  }
 }

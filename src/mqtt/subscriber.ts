@@ -9,10 +9,21 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { ConfigError, errnoOf } from '../errors.js';
-import type { FleetMessage } from '../fleet/types.js';
 import { type Clock, sleep } from '../util/clock.js';
 import { isUnsupportedProtocol } from './connect.js';
 import { parseBrokerUrl } from './url.js';
+
+/** One MQTT message as the subscriber hands it over; receivedAt comes from the injected clock. */
+export interface SubscribedMessage {
+  /** The broker URL without credentials (parseBrokerUrl().redacted). */
+  broker: string;
+  topic: string;
+  payload: Uint8Array;
+  retained: boolean;
+  receivedAt: number;
+  /** MQTT 5 user properties of the PUBLISH (the agent sends agent, session, ...); absent on 3.1.1. */
+  userProperties?: Record<string, string | string[]>;
+}
 
 export interface SubscriberSettings {
   urls: readonly string[];
@@ -45,7 +56,7 @@ export interface BrokerLink {
 
 export interface SubscriberHooks {
   clock: Clock;
-  onMessage(message: FleetMessage): void;
+  onMessage(message: SubscribedMessage): void;
   /** A link changed state in a way worth one line: unreachable, lost, or back after either. */
   onLink(link: BrokerLink, change: 'unreachable' | 'lost' | 'back'): void;
   readFile?: (path: string) => Buffer;

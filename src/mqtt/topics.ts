@@ -21,19 +21,6 @@ export function isValidTargetTopicKey(key: string): boolean {
   return TARGET_TOPIC_KEY.test(key);
 }
 
-/**
- * An agent id from a hostname: lowercased, every run of other characters turned into one `-`, trimmed.
- * `Pi.Kitchen_01` -> `pi-kitchen-01`. Falls back to `agent` when nothing is left.
- */
-export function agentIdFromHostname(hostname: string): string {
-  const id = hostname
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/-+/g, '-')
-    .replace(/^-|-$/g, '');
-  return id || 'agent';
-}
-
 export interface AgentTopics {
   readonly agent: string;
   readonly base: string;

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { ErrorCodes, ReplugError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { silentLogger } from '../log.js';
+import { type KernelUevent, parseKernelUevent } from '../usb/kernel/uevent.js';
 import {
   GROUP_KERNEL,
   GROUP_UDEV,
@@ -21,7 +22,6 @@ import {
   type NetlinkSocketFactory,
   openUeventSocket,
 } from '../usb/netlink.js';
-import { type KernelUevent, parseKernelUevent } from '../usb/sources/uevent.js';
 import { type Clock, sleep, systemClock } from '../util/clock.js';
 import {
   decodeUdevMessage,
@@ -78,13 +78,6 @@ export interface RunningRelay {
 /** USB actions libusb and nusb act on; `change` is relayed too (udev would). */
 const USB_SUBSYSTEM = 'usb';
 
-let current: RunningRelay | undefined;
-
-/** Stats of the relay running in this process (for the agent's health topic), if any. */
-export function relayStats(): RelayStats | undefined {
-  return current?.stats();
-}
-
 function udevPresentError(detail: string): ReplugError {
   return new ReplugError(
     ErrorCodes.RELAY_UDEV_PRESENT,
@@ -101,18 +94,10 @@ function udevPresentError(detail: string): ReplugError {
 const PERMISSION_PROBE = Buffer.from('replug-probe\0', 'latin1');
 
 export async function startRelay(options: RelayOptions = {}): Promise<RunningRelay> {
-  const clock = options.clock ?? systemClock;
-  const log = options.logger ?? silentLogger();
-  const runRoot = options.runRoot ?? '/run';
-  const sysfsRoot = options.sysfsRoot ?? '/sys';
-  const monotonicUsec = options.monotonicUsec ?? (() => process.hrtime.bigint() / 1000n);
-  const force = options.force ?? false;
-
-  const control = await inspectUdevControl(runRoot, options.procRoot ?? '/proc');
-  if (control.kind === 'udevd-here' && !force) {
+  const control = await inspectUdevControl(options.runRoot ?? '/run', options.procRoot ?? '/proc');
+  if (control.kind === 'udevd-here' && !options.force) {
     throw udevPresentError('/run/udev/control is a socket udevd listens on in this namespace');
   }
-
   let socket: NetlinkSocket;
   try {
     socket = await (options.openSocket ?? openUeventSocket)();
@@ -120,8 +105,15 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     if (err instanceof ReplugError) throw err;
     throw new ReplugError(ErrorCodes.SOURCE_UNAVAILABLE, `cannot open a netlink socket: ${String(err)}`);
   }
+  const relay = new Relay(socket, options);
+  await relay.start(control);
+  return relay;
+}
 
-  const stats: RelayStats = {
+/** One running relay: the socket, what it relayed, the control file it made (removed on stop). */
+class Relay implements RunningRelay {
+  readonly done: Promise<void>;
+  private readonly counters: RelayStats = {
     state: 'probing',
     received: 0,
     relayed: 0,
@@ -130,145 +122,158 @@ export async function startRelay(options: RelayOptions = {}): Promise<RunningRel
     foreignUdev: 0,
     controlFile: 'present',
   };
-  const usecByDevpath = new Map<string, bigint>();
-  const unsubscribe: Array<() => void> = [];
-  let queue: Promise<void> = Promise.resolve();
-  let createdControl: { path: string; token: string } | undefined;
-  let settle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    settle = { resolve, reject };
-  });
-  done.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
+  private readonly log: Logger;
+  private readonly usecByDevpath = new Map<string, bigint>();
+  private readonly unsubscribe: Array<() => void> = [];
+  private queue: Promise<void> = Promise.resolve();
+  private createdControl: { path: string; token: string } | undefined;
+  private settle: { resolve: () => void; reject: (e: unknown) => void } | undefined;
+  private probeError: ReplugError | undefined;
 
-  const cleanup = async () => {
-    for (const off of unsubscribe.splice(0)) off();
-    socket.close();
-    await queue.catch(() => undefined);
-    if (createdControl) await removeOwnControl(createdControl, log);
-    createdControl = undefined;
-    if (current === running) current = undefined;
-  };
+  constructor(
+    private readonly socket: NetlinkSocket,
+    private readonly options: RelayOptions,
+  ) {
+    this.log = options.logger ?? silentLogger();
+    this.done = new Promise<void>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    this.done.catch(() => undefined); // observed by whoever awaits it; never an unhandled rejection
+    this.unsubscribe.push(
+      socket.onMessage((message, info) => {
+        if (info.groups & (1 << (GROUP_UDEV - 1))) this.onUdevMessage(message, info);
+        else if (info.groups & (1 << (GROUP_KERNEL - 1))) this.onKernelMessage(message, info);
+      }),
+      socket.onError((err) => {
+        this.counters.errors++;
+        this.counters.lastError = { code: ErrorCodes.INTERNAL, message: err.message };
+        this.log.warn({ err: err.message }, 'netlink socket error (uevents may have been lost)');
+      }),
+    );
+  }
 
-  const fail = async (err: ReplugError) => {
-    if (stats.state === 'stopped' || stats.state === 'failed') return;
-    stats.state = 'failed';
-    stats.lastError = { code: err.code, message: err.message };
-    await cleanup();
-    settle?.reject(err);
-  };
+  stats(): RelayStats {
+    return { ...this.counters };
+  }
 
-  let probeError: ReplugError | undefined;
-  const onUdevMessage = (message: Buffer, info: NetlinkMessageInfo) => {
-    if (info.port === socket.localPort) return;
-    const decoded = decodeUdevMessage(message);
-    if (!decoded) return;
-    stats.foreignUdev++;
-    if (force) {
-      if (stats.foreignUdev === 1)
-        log.warn({ port: info.port }, 'another udev broadcaster is active here (relaying anyway, as forced)');
+  async stop(): Promise<void> {
+    if (this.counters.state === 'stopped' || this.counters.state === 'failed') return;
+    this.counters.state = 'stopped';
+    await this.cleanup();
+    this.settle?.resolve();
+  }
+
+  /** Proves it may send, listens a moment for a udevd it cannot see in /run, then starts relaying. */
+  async start(control: Awaited<ReturnType<typeof inspectUdevControl>>): Promise<void> {
+    try {
+      this.socket.bind([GROUP_KERNEL, GROUP_UDEV]);
+      await this.socket.send(PERMISSION_PROBE, GROUP_UDEV);
+      if (control.kind !== 'udevd-here') {
+        // A udevd we cannot see in /run (e.g. a private /run) shows itself by broadcasting.
+        await sleep(this.options.clock ?? systemClock, this.options.probeMs ?? 1000);
+        if (this.probeError) throw this.probeError;
+      }
+    } catch (err) {
+      this.counters.state = 'failed';
+      await this.cleanup();
+      throw err instanceof ReplugError
+        ? err
+        : new ReplugError(ErrorCodes.INTERNAL, String(err), { cause: err });
+    }
+    const runRoot = this.options.runRoot ?? '/run';
+    if (control.kind === 'missing') {
+      this.createdControl = await createControl(runRoot, this.log);
+      this.counters.controlFile = this.createdControl ? 'created' : 'not-writable';
+    } else if (control.kind === 'foreign-socket') {
+      this.counters.controlFile = 'host-socket';
+      this.log.info(
+        "/run/udev/control is the host udevd's socket (mounted): its broadcasts stay in the host's network namespace, so relaying here",
+      );
+    }
+    this.counters.state = 'running';
+    this.log.info(
+      {
+        subsystems: this.options.allSubsystems ? 'all' : USB_SUBSYSTEM,
+        controlFile: this.counters.controlFile,
+      },
+      're-broadcasting kernel uevents in udev format on netlink group 2',
+    );
+  }
+
+  private async cleanup(): Promise<void> {
+    for (const off of this.unsubscribe.splice(0)) off();
+    this.socket.close();
+    await this.queue.catch(() => undefined);
+    if (this.createdControl) await removeOwnControl(this.createdControl, this.log);
+    this.createdControl = undefined;
+  }
+
+  private async fail(err: ReplugError): Promise<void> {
+    if (this.counters.state === 'stopped' || this.counters.state === 'failed') return;
+    this.counters.state = 'failed';
+    this.counters.lastError = { code: err.code, message: err.message };
+    await this.cleanup();
+    this.settle?.reject(err);
+  }
+
+  private onUdevMessage(message: Buffer, info: NetlinkMessageInfo): void {
+    if (info.port === this.socket.localPort) return;
+    if (!decodeUdevMessage(message)) return;
+    this.counters.foreignUdev++;
+    if (this.options.force) {
+      if (this.counters.foreignUdev === 1)
+        this.log.warn(
+          { port: info.port },
+          'another udev broadcaster is active here (relaying anyway, as forced)',
+        );
       return;
     }
     const err = udevPresentError(`udev message from netlink port ${info.port}`);
-    if (stats.state === 'probing') probeError = err;
-    else void fail(err);
-  };
+    if (this.counters.state === 'probing') this.probeError = err;
+    else void this.fail(err);
+  }
 
-  const relayOne = async (ev: KernelUevent) => {
-    const subsystem = ev.properties.get('SUBSYSTEM');
-    if (!options.allSubsystems && subsystem !== USB_SUBSYSTEM) {
-      stats.skipped++;
-      return;
-    }
-    // USEC_INITIALIZED is when udev first saw the device; later events (bind, remove) repeat it.
-    let usec = usecByDevpath.get(ev.devpath);
-    if (usec === undefined || ev.action === 'add') usec = monotonicUsec();
-    if (ev.action === 'remove') usecByDevpath.delete(ev.devpath);
-    else usecByDevpath.set(ev.devpath, usec);
-    const usb =
-      ev.action === 'add' && ev.properties.get('DEVTYPE') === 'usb_device'
-        ? await readUsbAttributes(join(sysfsRoot, ev.devpath))
-        : undefined;
-    const props = udevPropertiesFor(ev, usb ? { usecInitialized: usec, usb } : { usecInitialized: usec });
-    try {
-      await socket.send(encodeUdevMessage(props), GROUP_UDEV);
-      stats.relayed++;
-      log.debug({ action: ev.action, devpath: ev.devpath, seqnum: props.get('SEQNUM') }, 'relayed');
-    } catch (err) {
-      stats.errors++;
-      const e =
-        err instanceof ReplugError ? err : new ReplugError(ErrorCodes.INTERNAL, String(err), { cause: err });
-      stats.lastError = { code: e.code, message: e.message };
-      // Not awaited: fail() waits for this queue, which includes the call we are in.
-      if (e.code === ErrorCodes.RELAY_PERMISSION) void fail(e);
-      else log.warn({ err: e.message, devpath: ev.devpath }, 'relay send failed');
-    }
-  };
-
-  const onKernelMessage = (message: Buffer, info: NetlinkMessageInfo) => {
+  private onKernelMessage(message: Buffer, info: NetlinkMessageInfo): void {
     // Only the kernel (port 0) sends group-1 uevents; device-monitor.c drops others the same way.
     if (info.port !== 0) return;
     const ev = parseKernelUevent(message);
     if (!ev) return;
-    stats.received++;
-    if (stats.state !== 'running') return;
-    queue = queue.then(() => relayOne(ev)).catch(() => undefined);
-  };
+    this.counters.received++;
+    if (this.counters.state !== 'running') return;
+    this.queue = this.queue.then(() => this.relayOne(ev)).catch(() => undefined);
+  }
 
-  unsubscribe.push(
-    socket.onMessage((message, info) => {
-      if (info.groups & (1 << (GROUP_UDEV - 1))) onUdevMessage(message, info);
-      else if (info.groups & (1 << (GROUP_KERNEL - 1))) onKernelMessage(message, info);
-    }),
-    socket.onError((err) => {
-      stats.errors++;
-      stats.lastError = { code: ErrorCodes.INTERNAL, message: err.message };
-      log.warn({ err: err.message }, 'netlink socket error (uevents may have been lost)');
-    }),
-  );
-
-  const running: RunningRelay = {
-    stats: () => ({ ...stats }),
-    done,
-    stop: async () => {
-      if (stats.state === 'stopped' || stats.state === 'failed') return;
-      stats.state = 'stopped';
-      await cleanup();
-      settle?.resolve();
-    },
-  };
-
-  try {
-    socket.bind([GROUP_KERNEL, GROUP_UDEV]);
-    await socket.send(PERMISSION_PROBE, GROUP_UDEV);
-    if (control.kind !== 'udevd-here') {
-      // Listen a moment for a udevd we cannot see in /run (e.g. a private /run): its broadcasts show it.
-      await sleep(clock, options.probeMs ?? 1000);
-      if (probeError) throw probeError;
+  private async relayOne(ev: KernelUevent): Promise<void> {
+    const subsystem = ev.properties.get('SUBSYSTEM');
+    if (!this.options.allSubsystems && subsystem !== USB_SUBSYSTEM) {
+      this.counters.skipped++;
+      return;
     }
-  } catch (err) {
-    stats.state = 'failed';
-    await cleanup();
-    throw err instanceof ReplugError
-      ? err
-      : new ReplugError(ErrorCodes.INTERNAL, String(err), { cause: err });
+    // USEC_INITIALIZED is when udev first saw the device; later events (bind, remove) repeat it.
+    let usec = this.usecByDevpath.get(ev.devpath);
+    const now = this.options.monotonicUsec ?? (() => process.hrtime.bigint() / 1000n);
+    if (usec === undefined || ev.action === 'add') usec = now();
+    if (ev.action === 'remove') this.usecByDevpath.delete(ev.devpath);
+    else this.usecByDevpath.set(ev.devpath, usec);
+    const usb =
+      ev.action === 'add' && ev.properties.get('DEVTYPE') === 'usb_device'
+        ? await readUsbAttributes(join(this.options.sysfsRoot ?? '/sys', ev.devpath))
+        : undefined;
+    const props = udevPropertiesFor(ev, usb ? { usecInitialized: usec, usb } : { usecInitialized: usec });
+    try {
+      await this.socket.send(encodeUdevMessage(props), GROUP_UDEV);
+      this.counters.relayed++;
+      this.log.debug({ action: ev.action, devpath: ev.devpath, seqnum: props.get('SEQNUM') }, 'relayed');
+    } catch (err) {
+      this.counters.errors++;
+      const e =
+        err instanceof ReplugError ? err : new ReplugError(ErrorCodes.INTERNAL, String(err), { cause: err });
+      this.counters.lastError = { code: e.code, message: e.message };
+      // Not awaited: fail() waits for this queue, which includes the call we are in.
+      if (e.code === ErrorCodes.RELAY_PERMISSION) void this.fail(e);
+      else this.log.warn({ err: e.message, devpath: ev.devpath }, 'relay send failed');
+    }
   }
-
-  if (control.kind === 'missing') {
-    createdControl = await createControl(runRoot, log);
-    stats.controlFile = createdControl ? 'created' : 'not-writable';
-  } else if (control.kind === 'foreign-socket') {
-    stats.controlFile = 'host-socket';
-    log.info(
-      "/run/udev/control is the host udevd's socket (mounted): its broadcasts stay in the host's network namespace, so relaying here",
-    );
-  }
-  stats.state = 'running';
-  current = running;
-  log.info(
-    { subsystems: options.allSubsystems ? 'all' : USB_SUBSYSTEM, controlFile: stats.controlFile },
-    're-broadcasting kernel uevents in udev format on netlink group 2',
-  );
-  return running;
 }
 
 /**

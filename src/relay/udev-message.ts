@@ -20,7 +20,7 @@
  * a non-zero SEQNUM in the properties (sd-device `device_verify`).
  */
 import { endianness } from 'node:os';
-import type { KernelUevent } from '../usb/sources/uevent.js';
+import type { KernelUevent } from '../usb/kernel/uevent.js';
 import { stringHash32, tagBloom } from './murmur2.js';
 
 export const UDEV_PREFIX = 'libudev\0';

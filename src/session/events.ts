@@ -3,7 +3,6 @@
  * the agent's from this and src/usb/events.ts).
  */
 import type { UsbDevice } from '../usb/types.js';
-import type { TargetState } from './target-state.js';
 
 export type SessionStateName = 'waiting' | 'starting' | 'up' | 'terminating' | 'backoff' | 'stopped';
 
@@ -35,9 +34,4 @@ export interface SessionEvents {
   'reconnect.failed': [
     { target: string; attempt: number; device?: UsbDevice; error: ErrorInfo; retryInMs?: number },
   ];
-}
-
-/** Not published as events: the manager's view of one target after it changed (its retained state). */
-export interface TargetEvents {
-  'target.changed': [TargetState];
 }

@@ -110,168 +110,182 @@ function finish<H>(from: MachineState<H> & { name: 'terminating' }, opts: Machin
 
 const stay = <H>(state: MachineState<H>): Transition<H> => ({ state, effects: [] });
 
+type In<H, N extends MachineState<H>['name']> = Extract<MachineState<H>, { name: N }>;
+
+/** The pure transition: one function per state below, so each reads as that state's row of the table. */
 export function transition<H>(
   state: MachineState<H>,
   event: MachineEvent<H>,
   opts: MachineOptions = DEFAULT_MACHINE_OPTIONS,
 ): Transition<H> {
-  if (event.type === 'stop' && state.name !== 'stopped') {
-    switch (state.name) {
-      case 'waiting':
-        return { state: { name: 'stopped' }, effects: [emitState(state, 'stopped', 'stopped')] };
-      case 'backoff':
-        return {
-          state: { name: 'stopped' },
-          effects: [{ type: 'cancelTimer' }, emitState(state, 'stopped', 'stopped')],
-        };
-      case 'starting':
-        return {
-          state: { name: 'terminating', device: state.device, awaitingOpen: true, next: { kind: 'stop' } },
-          effects: [{ type: 'abort' }, emitState(state, 'terminating', 'stopping', state.device)],
-        };
-      case 'up':
-        return {
-          state: { name: 'terminating', device: state.device, awaitingOpen: false, next: { kind: 'stop' } },
-          effects: [
-            { type: 'cancelProbeTimer' },
-            { type: 'abort' },
-            emitState(state, 'terminating', 'stopping', state.device),
-            { type: 'close', handle: state.handle },
-          ],
-        };
-      case 'terminating':
-        return stay({ ...state, next: { kind: 'stop' } });
-    }
-  }
-
+  if (event.type === 'stop' && state.name !== 'stopped') return stopping(state);
   switch (state.name) {
     case 'waiting':
-      if (event.type === 'device.present') return begin(state, event.device, 1, 0, 'device present');
-      return stay(state);
-
+      return event.type === 'device.present'
+        ? begin(state, event.device, 1, 0, 'device present')
+        : stay(state);
     case 'starting':
-      switch (event.type) {
-        case 'open.ok':
-          return {
-            state: { name: 'up', device: state.device, handle: event.handle },
-            effects: [
-              emitState(state, 'up', undefined, state.device),
-              {
-                type: 'emit',
-                event: { name: 'reconnect.succeeded', attempts: state.attempt, device: state.device },
-              },
-              ...(opts.probe ? [{ type: 'startProbeTimer' } as const] : []),
-            ],
-          };
-        case 'open.failed': {
-          const failures = state.failures + 1;
-          const retryInMs = opts.delayFor(failures);
-          const failed: Effect<H> = {
-            type: 'emit',
-            event: {
-              name: 'reconnect.failed',
-              attempt: state.attempt,
-              device: state.device,
-              error: event.error,
-              retryInMs,
-            },
-          };
-          return enterBackoff(
-            state,
-            state.device,
-            state.attempt,
-            failures,
-            `open failed: ${event.error.code}`,
-            retryInMs,
-            [failed],
-          );
-        }
-        case 'device.gone':
-          // The open is still running: abort it and close its handle if it resolves anyway.
-          return {
-            state: { name: 'terminating', device: state.device, awaitingOpen: true, next: { kind: 'wait' } },
-            effects: [{ type: 'abort' }, emitState(state, 'terminating', 'device removed', state.device)],
-          };
-        default:
-          return stay(state);
-      }
-
+      return fromStarting(state, event, opts);
     case 'up':
-      switch (event.type) {
-        case 'probe.due':
-          return { state, effects: [{ type: 'probe', handle: state.handle }] };
-        case 'probe.ok':
-          return { state, effects: opts.probe ? [{ type: 'startProbeTimer' }] : [] };
-        case 'probe.failed':
-          // A wedged device that was not unplugged: close and reopen it (issue 2).
-          return {
-            state: {
-              name: 'terminating',
-              device: state.device,
-              awaitingOpen: false,
-              next: { kind: 'retry', failures: 1 },
-            },
-            effects: [
-              { type: 'cancelProbeTimer' },
-              emitState(state, 'terminating', `probe failed: ${event.error.code}`, state.device),
-              { type: 'close', handle: state.handle },
-            ],
-          };
-        case 'device.gone':
-          return {
-            state: { name: 'terminating', device: state.device, awaitingOpen: false, next: { kind: 'wait' } },
-            effects: [
-              { type: 'cancelProbeTimer' },
-              { type: 'abort' },
-              emitState(state, 'terminating', 'device removed', state.device),
-              { type: 'close', handle: state.handle },
-            ],
-          };
-        default:
-          return stay(state);
-      }
-
+      return fromUp(state, event, opts);
     case 'terminating':
-      switch (event.type) {
-        case 'open.ok':
-          if (!state.awaitingOpen) return stay(state);
-          return {
-            state: { ...state, awaitingOpen: false },
-            effects: [{ type: 'close', handle: event.handle }],
-          };
-        case 'open.failed':
-          return state.awaitingOpen ? finish(state, opts) : stay(state);
-        case 'closed':
-          return state.awaitingOpen ? stay(state) : finish(state, opts);
-        case 'device.gone':
-          return state.next.kind === 'stop' ? stay(state) : stay({ ...state, next: { kind: 'wait' } });
-        case 'device.present':
-          return state.next.kind === 'stop'
-            ? stay(state)
-            : stay({ ...state, next: { kind: 'start', device: event.device } });
-        default:
-          return stay(state);
-      }
-
+      return fromTerminating(state, event, opts);
     case 'backoff':
-      switch (event.type) {
-        case 'timer.fired':
-          return begin(state, state.device, state.attempt + 1, state.failures, 'retry');
-        case 'device.gone':
-          return {
-            state: { name: 'waiting' },
-            effects: [{ type: 'cancelTimer' }, emitState(state, 'waiting', 'device removed')],
-          };
-        case 'device.present': {
-          if (sameInstance(state.device, event.device)) return stay(state);
-          const started = begin<H>(state, event.device, 1, 0, 'another matching device is present');
-          return { state: started.state, effects: [{ type: 'cancelTimer' }, ...started.effects] };
-        }
-        default:
-          return stay(state);
-      }
-
+      return fromBackoff(state, event);
     case 'stopped':
+      return stay(state);
+  }
+}
+
+function stopping<H>(state: Exclude<MachineState<H>, { name: 'stopped' }>): Transition<H> {
+  switch (state.name) {
+    case 'waiting':
+      return { state: { name: 'stopped' }, effects: [emitState(state, 'stopped', 'stopped')] };
+    case 'backoff':
+      return {
+        state: { name: 'stopped' },
+        effects: [{ type: 'cancelTimer' }, emitState(state, 'stopped', 'stopped')],
+      };
+    case 'starting':
+      return {
+        state: { name: 'terminating', device: state.device, awaitingOpen: true, next: { kind: 'stop' } },
+        effects: [{ type: 'abort' }, emitState(state, 'terminating', 'stopping', state.device)],
+      };
+    case 'up':
+      return {
+        state: { name: 'terminating', device: state.device, awaitingOpen: false, next: { kind: 'stop' } },
+        effects: [
+          { type: 'cancelProbeTimer' },
+          { type: 'abort' },
+          emitState(state, 'terminating', 'stopping', state.device),
+          { type: 'close', handle: state.handle },
+        ],
+      };
+    case 'terminating':
+      return stay({ ...state, next: { kind: 'stop' } });
+  }
+}
+
+function fromStarting<H>(
+  state: In<H, 'starting'>,
+  event: MachineEvent<H>,
+  opts: MachineOptions,
+): Transition<H> {
+  switch (event.type) {
+    case 'open.ok':
+      return {
+        state: { name: 'up', device: state.device, handle: event.handle },
+        effects: [
+          emitState(state, 'up', undefined, state.device),
+          {
+            type: 'emit',
+            event: { name: 'reconnect.succeeded', attempts: state.attempt, device: state.device },
+          },
+          ...(opts.probe ? [{ type: 'startProbeTimer' } as const] : []),
+        ],
+      };
+    case 'open.failed': {
+      const failures = state.failures + 1;
+      const retryInMs = opts.delayFor(failures);
+      const failed: Effect<H> = {
+        type: 'emit',
+        event: {
+          name: 'reconnect.failed',
+          attempt: state.attempt,
+          device: state.device,
+          error: event.error,
+          retryInMs,
+        },
+      };
+      const reason = `open failed: ${event.error.code}`;
+      return enterBackoff(state, state.device, state.attempt, failures, reason, retryInMs, [failed]);
+    }
+    case 'device.gone':
+      // The open is still running: abort it and close its handle if it resolves anyway.
+      return {
+        state: { name: 'terminating', device: state.device, awaitingOpen: true, next: { kind: 'wait' } },
+        effects: [{ type: 'abort' }, emitState(state, 'terminating', 'device removed', state.device)],
+      };
+    default:
+      return stay(state);
+  }
+}
+
+function fromUp<H>(state: In<H, 'up'>, event: MachineEvent<H>, opts: MachineOptions): Transition<H> {
+  switch (event.type) {
+    case 'probe.due':
+      return { state, effects: [{ type: 'probe', handle: state.handle }] };
+    case 'probe.ok':
+      return { state, effects: opts.probe ? [{ type: 'startProbeTimer' }] : [] };
+    case 'probe.failed':
+      // A wedged device that was not unplugged: close and reopen it (issue 2).
+      return {
+        state: {
+          name: 'terminating',
+          device: state.device,
+          awaitingOpen: false,
+          next: { kind: 'retry', failures: 1 },
+        },
+        effects: [
+          { type: 'cancelProbeTimer' },
+          emitState(state, 'terminating', `probe failed: ${event.error.code}`, state.device),
+          { type: 'close', handle: state.handle },
+        ],
+      };
+    case 'device.gone':
+      return {
+        state: { name: 'terminating', device: state.device, awaitingOpen: false, next: { kind: 'wait' } },
+        effects: [
+          { type: 'cancelProbeTimer' },
+          { type: 'abort' },
+          emitState(state, 'terminating', 'device removed', state.device),
+          { type: 'close', handle: state.handle },
+        ],
+      };
+    default:
+      return stay(state);
+  }
+}
+
+function fromTerminating<H>(
+  state: In<H, 'terminating'>,
+  event: MachineEvent<H>,
+  opts: MachineOptions,
+): Transition<H> {
+  switch (event.type) {
+    case 'open.ok':
+      if (!state.awaitingOpen) return stay(state);
+      return { state: { ...state, awaitingOpen: false }, effects: [{ type: 'close', handle: event.handle }] };
+    case 'open.failed':
+      return state.awaitingOpen ? finish(state, opts) : stay(state);
+    case 'closed':
+      return state.awaitingOpen ? stay(state) : finish(state, opts);
+    case 'device.gone':
+      return state.next.kind === 'stop' ? stay(state) : stay({ ...state, next: { kind: 'wait' } });
+    case 'device.present':
+      return state.next.kind === 'stop'
+        ? stay(state)
+        : stay({ ...state, next: { kind: 'start', device: event.device } });
+    default:
+      return stay(state);
+  }
+}
+
+function fromBackoff<H>(state: In<H, 'backoff'>, event: MachineEvent<H>): Transition<H> {
+  switch (event.type) {
+    case 'timer.fired':
+      return begin(state, state.device, state.attempt + 1, state.failures, 'retry');
+    case 'device.gone':
+      return {
+        state: { name: 'waiting' },
+        effects: [{ type: 'cancelTimer' }, emitState(state, 'waiting', 'device removed')],
+      };
+    case 'device.present': {
+      if (sameInstance(state.device, event.device)) return stay(state);
+      const started = begin<H>(state, event.device, 1, 0, 'another matching device is present');
+      return { state: started.state, effects: [{ type: 'cancelTimer' }, ...started.effects] };
+    }
+    default:
       return stay(state);
   }
 }

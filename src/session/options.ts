@@ -6,8 +6,9 @@ import type { UsbDevice } from '../usb/types.js';
 import type { Clock } from '../util/clock.js';
 import type { BackoffOptions } from './backoff.js';
 import type { SessionDriver } from './drivers/types.js';
-import type { SessionEvents, SessionStateName, TargetEvents } from './events.js';
+import type { SessionEvents, SessionStateName } from './events.js';
 import type { TargetStats } from './stats.js';
+import type { TargetEvents } from './target-state.js';
 
 /** What sessions and their manager emit: their events and target states (the agent's bus takes them). */
 export type SessionBusEvents = SessionEvents & TargetEvents;

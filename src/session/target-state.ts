@@ -6,7 +6,7 @@
 import { type TargetSpec, targetKey } from '../usb/ids.js';
 import type { UsbDevice } from '../usb/types.js';
 import type { ErrorInfo, SessionStateName } from './events.js';
-import type { SessionSnapshot } from './options.js';
+import type { TargetStats } from './stats.js';
 
 export interface ReconnectStats {
   count: number;
@@ -33,7 +33,16 @@ export interface TargetState {
   device?: UsbDevice;
 }
 
-export function toTargetState(spec: TargetSpec, s: SessionSnapshot): TargetState {
+/** Not published as an event: the manager's view of one target after it changed (its retained state). */
+export interface TargetEvents {
+  'target.changed': [TargetState];
+}
+
+/** `s` is a session's snapshot (options.ts SessionSnapshot). */
+export function toTargetState(
+  spec: TargetSpec,
+  s: { state: SessionStateName; since: number; device?: UsbDevice; stats: TargetStats },
+): TargetState {
   const { stats } = s;
   return {
     target: targetKey(spec),

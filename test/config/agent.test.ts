@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { loadAgentConfig } from '../../src/config/agent.js';
+import { loadAgentConfig, sanitizeAgentId } from '../../src/config/agent.js';
 import { ConfigError } from '../../src/errors.js';
+import { isValidAgentId } from '../../src/mqtt/topics.js';
 
 const world = { hostname: 'Pi-Kitchen.local' };
 
@@ -150,5 +151,14 @@ describe('loadAgentConfig: one table, one URL parser, files, driver options', ()
     expect(problemsOf(['--target', '--id', 'x'])).toEqual([
       '--target needs a value (VID:PID[:SERIAL]); for a value that starts with a dash, write --target=VALUE',
     ]);
+  });
+});
+
+describe('sanitizeAgentId (the one hostname folding; topics.ts had a second)', () => {
+  it('lowercases and folds anything outside [a-z0-9-] into a dash', () => {
+    expect(sanitizeAgentId('Pi.Kitchen_01')).toBe('pi-kitchen-01');
+    expect(sanitizeAgentId('--Host--')).toBe('host');
+    expect(sanitizeAgentId('...')).toBe('replug');
+    expect(isValidAgentId(sanitizeAgentId('ÜberPi #3'))).toBe(true);
   });
 });

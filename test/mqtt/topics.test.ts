@@ -1,11 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  agentIdFromHostname,
-  agentTopics,
-  fleetFilters,
-  isValidAgentId,
-  parseTopic,
-} from '../../src/mqtt/topics.js';
+import { agentTopics, fleetFilters, parseTopic } from '../../src/mqtt/topics.js';
 import { targetTopicKey } from '../../src/usb/ids.js';
 
 describe('agentTopics', () => {
@@ -30,15 +24,6 @@ describe('agentTopics', () => {
       expect(() => agentTopics(bad)).toThrow(/topic-safe/);
     expect(() => agentTopics('ok').target('1209:0001')).toThrow(/topic-safe/);
     expect(() => agentTopics('ok').target('1209-0001/x')).toThrow(/topic-safe/);
-  });
-});
-
-describe('agentIdFromHostname', () => {
-  it('lowercases and collapses anything outside [a-z0-9-]', () => {
-    expect(agentIdFromHostname('Pi.Kitchen_01')).toBe('pi-kitchen-01');
-    expect(agentIdFromHostname('--Host--')).toBe('host');
-    expect(agentIdFromHostname('...')).toBe('agent');
-    expect(isValidAgentId(agentIdFromHostname('ÜberPi #3'))).toBe(true);
   });
 });
 

@@ -5,7 +5,7 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { runRelay } from '../../src/commands/relay.js';
 import { ErrorCodes, formatForUser } from '../../src/errors.js';
-import { relayStats, startRelay } from '../../src/relay/relay.js';
+import { type RunningRelay, startRelay } from '../../src/relay/relay.js';
 import { decodeUdevMessage, encodeUdevMessage } from '../../src/relay/udev-message.js';
 import { FakeClock } from '../fakes/clock.js';
 import fixture from '../fixtures/uevent/udevd-252-net-cpu.json' with { type: 'json' };
@@ -57,7 +57,6 @@ describe('startRelay with a fake socket', () => {
     const control = join(root, 'run/udev/control');
     expect((await stat(control)).isFile()).toBe(true);
     expect(relay.stats()).toMatchObject({ state: 'running', controlFile: 'created' });
-    expect(relayStats()).toMatchObject({ state: 'running' });
 
     socket.deliver(usbDeviceUevent('add'));
     socket.deliver(usbInterfaceUevent('add'));
@@ -77,7 +76,7 @@ describe('startRelay with a fake socket', () => {
     await expect(stat(control)).rejects.toThrow(); // we created it, we remove it
     expect(socket.closed).toBe(true);
     expect(socket.listenerCount).toBe(0);
-    expect(relayStats()).toBeUndefined();
+    expect(relay.stats().state).toBe('stopped');
     await expect(relay.done).resolves.toBeUndefined();
   });
 
@@ -219,12 +218,16 @@ describe('replug relay command', () => {
     const abort = new AbortController();
     const root = await mkdtemp(join(tmpdir(), 'replug-relay-cmd-'));
     const c = ctx(['--probe-ms', '0', '--log-level', 'silent'], abort.signal);
+    let running: RunningRelay | undefined;
     const run = runRelay(c.ctx, {
       relay: { openSocket: async () => socket, runRoot: join(root, 'run'), procRoot: join(root, 'proc') },
+      onStarted: (r) => {
+        running = r;
+      },
     });
-    await vi.waitFor(() => expect(relayStats()?.state).toBe('running'));
+    await vi.waitFor(() => expect(running?.stats().state).toBe('running'));
     socket.deliver(usbDeviceUevent('add'));
-    await vi.waitFor(() => expect(relayStats()?.relayed).toBe(1));
+    await vi.waitFor(() => expect(running?.stats().relayed).toBe(1));
     abort.abort();
     expect(await run).toBe(0);
     expect(c.err()).toContain('replug relay: stopped (received 1, relayed 1, skipped 0, errors 0)');

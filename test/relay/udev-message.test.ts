@@ -8,7 +8,7 @@ import {
   udevPropertiesFor,
   udevSanitize,
 } from '../../src/relay/udev-message.js';
-import { parseKernelUevent } from '../../src/usb/sources/uevent.js';
+import { parseKernelUevent } from '../../src/usb/kernel/uevent.js';
 import { usbDeviceUevent } from './usb-uevents.js';
 
 interface Captured {

@@ -11,7 +11,7 @@ import {
   type UsbAttributes,
   udevPropertiesFor,
 } from '../../src/relay/udev-message.js';
-import { type KernelUevent, parseKernelUevent } from '../../src/usb/sources/uevent.js';
+import { type KernelUevent, parseKernelUevent } from '../../src/usb/kernel/uevent.js';
 
 interface Captured {
   group: number;

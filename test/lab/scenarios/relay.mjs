@@ -48,7 +48,7 @@ let codec;
 async function loadCodec() {
   codec ??= {
     ...(await import('../../../dist/src/relay/udev-message.js')),
-    ...(await import('../../../dist/src/usb/sources/uevent.js')),
+    ...(await import('../../../dist/src/usb/kernel/uevent.js')),
   };
   return codec;
 }
