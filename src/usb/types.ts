@@ -59,14 +59,14 @@ export interface SourceListener {
 /**
  * A detection source. start() must never throw or reject because the host lacks something: it reports
  * `unavailable` via the listener and keeps trying (e.g. a USB bus appearing later). stop() releases every
- * watcher, timer and handle it holds.
+ * watcher, timer and handle it holds, and nothing is emitted after it resolves. Devices present at start
+ * come as `added` events; the port has no listing call (the watcher merges what the events say:
+ * test/contracts/device-source.test.ts holds every source to this).
  */
 export interface DeviceSource {
   readonly name: SourceName;
   start(listener: SourceListener): Promise<void>;
   stop(): Promise<void>;
-  /** A fresh listing of what this source can see now (may be empty when unavailable). */
-  list(): Promise<UsbDevice[]>;
 }
 
 /** Instance identity while plugged: bus and address. */

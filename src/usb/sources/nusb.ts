@@ -154,6 +154,9 @@ export class NusbSource implements DeviceSource {
     this.listener = undefined;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    // A bus check may be reading sysfs right now; once that read is done it would start listening on the
+    // package again after stop. Wait for it, then release (issue 13, test/contracts/device-source.test.ts).
+    await this.checking?.catch(() => undefined);
     this.unlisten();
     this.known.clear();
     this.lastStatus = undefined;
@@ -192,7 +195,7 @@ export class NusbSource implements DeviceSource {
 
   private async begin(): Promise<void> {
     const usb = this.usb;
-    if (!usb) return;
+    if (!usb || !this.listener) return; // stopped while the bus check read sysfs
     try {
       usb.addEventListener('connect', this.onConnect);
       usb.addEventListener('disconnect', this.onDisconnect);
