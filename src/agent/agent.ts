@@ -17,7 +17,7 @@ import { AnnouncedStore } from './announced.js';
 import { nextBootCounter } from './boot-counter.js';
 import { Bus } from './bus.js';
 import { loadSessionDriver } from './driver.js';
-import { startEmbeddedBroker } from './embedded-broker.js';
+import { closeEmbeddedBroker, startEmbeddedBroker } from './embedded-broker.js';
 import { devicesTopic } from './features/devices.js';
 import { events } from './features/events.js';
 import { healthTopic } from './features/health.js';
@@ -83,7 +83,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     log.info({ runtime: runtime.info }, `runtime: ${runtime.summary}`);
 
     const broker = config.mqtt.url ? undefined : await startEmbeddedBroker(config, stateDir, log);
-    if (broker) stopper.add('broker', () => broker.close(), 1000);
+    if (broker) stopper.add('broker', () => closeEmbeddedBroker(broker, config.id, clock), 1500);
     const brokerUrl = config.mqtt.url ?? (broker as RunningBroker).url;
 
     const publisher = await openMqtt(config, deps, { broker, brokerUrl, session, stateDir, runtime });

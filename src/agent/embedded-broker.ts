@@ -9,6 +9,39 @@ import { rehint } from '../cli/hints.js';
 import type { AgentConfig } from '../config/agent.js';
 import { ErrorCodes } from '../errors.js';
 import type { Logger } from '../log.js';
+import { clientId } from '../mqtt/connect.js';
+import type { Clock } from '../util/clock.js';
+
+/**
+ * Closes the embedded broker once the agent's own client has left it (bounded). Closing it while our clean
+ * DISCONNECT is still unread made the broker publish the agent's will (`offline` without `reason`) over the
+ * `offline stopped` just sent, and its will cleanup then ran after the store was closed.
+ */
+export async function closeEmbeddedBroker(
+  broker: RunningBroker,
+  agent: string,
+  clock: Clock,
+  boundMs = 500,
+): Promise<void> {
+  const id = clientId(agent);
+  const present = () =>
+    Boolean((broker.aedes as unknown as { clients: Record<string, unknown> }).clients[id]);
+  if (present()) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        broker.aedes.off('clientDisconnect', onGone);
+        clock.clearTimeout(timer);
+        resolve();
+      };
+      const onGone = () => {
+        if (!present()) done();
+      };
+      const timer = clock.setTimeout(done, boundMs);
+      broker.aedes.on('clientDisconnect', onGone);
+    });
+  }
+  await broker.close();
+}
 
 export async function startEmbeddedBroker(
   config: AgentConfig,

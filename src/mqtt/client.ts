@@ -142,6 +142,10 @@ export class AgentClient {
   /** Publishes `last` (the clean offline status) within `boundMs`, then disconnects; idempotent. */
   async stop(last?: { topic: string; payload: string }, boundMs = 2000): Promise<void> {
     if (this.connection.kind === 'stopped') return;
+    // Stopped while the first connect is in flight: let it finish (bounded), so the broker hears a clean
+    // DISCONNECT and keeps the will to itself, instead of publishing `offline` without its reason.
+    if (this.connection.kind === 'connecting' && this.client)
+      await within(this.clock, boundMs, this.nextUp());
     const c = this.client;
     if (c && this.isUp && last)
       await within(
@@ -153,6 +157,15 @@ export class AgentClient {
     this.generation++;
     if (c) await within(this.clock, boundMs, c.endAsync(!c.connected));
     this.listeners.clear();
+  }
+
+  private nextUp(): Promise<void> {
+    return new Promise((resolve) => {
+      const off = this.listeners.on('up', () => {
+        off();
+        resolve();
+      });
+    });
   }
 
   private step(event: ConnectionEvent): void {

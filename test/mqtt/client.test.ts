@@ -15,7 +15,7 @@ import { createPublisher, type PublisherOptions } from '../../src/mqtt/publisher
 import { connackReason, pubackReason } from '../../src/mqtt/reason-codes.js';
 import { createTestPki, type TestPki } from '../helpers/tls.js';
 import { device } from './fixtures.js';
-import { type AedesHandle, startAedes, tempDir } from './helpers.js';
+import { type AedesHandle, record, startAedes, tempDir } from './helpers.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -229,5 +229,19 @@ describe('the outage line gives the TLS reason (issue 11)', () => {
     const lines = said(/^cannot reach the broker/);
     expect(lines).toHaveLength(1);
     expect(lines[0]?.msg).toContain('(TLS: hostname mismatch');
+  });
+});
+
+describe('a stop while the first connect is in flight', () => {
+  it('waits for it and disconnects cleanly: the retained status is `offline stopped`, not the will', async () => {
+    const aedes = await startAedes();
+    cleanups.push(() => aedes.close());
+    const p = await publisher({ url: aedes.url });
+    await p.start();
+    await p.stop(); // CONNECT sent, CONNACK not read yet
+    const r = await record(aedes.url, 'replug/pi-client/status');
+    cleanups.push(() => r.close());
+    await r.until((m) => m.length >= 1, 3000, 'the retained status');
+    expect(r.messages[0]?.json).toMatchObject({ state: 'offline', reason: 'stopped' });
   });
 });
