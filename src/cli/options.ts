@@ -9,8 +9,9 @@
  */
 import envVar from 'env-var';
 import { ConfigError } from '../errors.js';
+import { LOG_LEVELS, type LogLevel } from '../log.js';
 import type { Kind, ResolveContext } from './kinds.js';
-import { OptionProblem } from './kinds.js';
+import { kinds, OptionProblem } from './kinds.js';
 import { type FlagInfo, type RawFlags, type TokenSpec, tokenize } from './tokenize.js';
 
 export type { RawFlags } from './tokenize.js';
@@ -197,6 +198,14 @@ export function defineOptions<const O extends Rows>(rows: O): OptionTable<O> {
   }
   return new OptionTable(rows);
 }
+
+/** The one --log-level row (agent, broker, relay): one validator, one variable, one default. */
+export const logLevelRow = {
+  kind: kinds.choice(LOG_LEVELS, 'LEVEL'),
+  env: 'REPLUG_LOG_LEVEL',
+  default: 'info',
+  help: LOG_LEVELS.join(', '),
+} as const satisfies OptionRow<LogLevel>;
 
 /** Rows every command has: --help and --debug (src/cli/main.ts reads --debug before the command runs). */
 export const commonRows = {

@@ -10,9 +10,9 @@ import type { Command, CommandContext } from '../cli/context.js';
 import { ExitCode } from '../cli/context.js';
 import { optionLines, renderHelp } from '../cli/help.js';
 import { type FileState, kinds, realFileState } from '../cli/kinds.js';
-import { commonRows, defineOptions } from '../cli/options.js';
+import { commonRows, defineOptions, logLevelRow } from '../cli/options.js';
 import { ConfigError } from '../errors.js';
-import { createLogger, LOG_LEVELS, type LogLevel } from '../log.js';
+import { createLogger, type LogLevel } from '../log.js';
 
 export const brokerOptions = defineOptions({
   host: {
@@ -63,12 +63,7 @@ export const brokerOptions = defineOptions({
     env: 'REPLUG_STATE_DIR',
     help: 'keep retained messages and persistent sessions in DIR; without it they live in memory and are lost on restart',
   },
-  'log-level': {
-    kind: kinds.choice(LOG_LEVELS, 'LEVEL'),
-    env: 'REPLUG_LOG_LEVEL',
-    default: 'info',
-    help: LOG_LEVELS.join(', '),
-  },
+  'log-level': logLevelRow,
   ...commonRows,
 });
 

@@ -8,9 +8,9 @@ import { type Command, type CommandContext, ExitCode } from '../cli/context.js';
 import { renderHelp } from '../cli/help.js';
 import { rehint } from '../cli/hints.js';
 import { kinds } from '../cli/kinds.js';
-import { commonRows, defineOptions } from '../cli/options.js';
+import { commonRows, defineOptions, logLevelRow } from '../cli/options.js';
 import { ErrorCodes } from '../errors.js';
-import { createLogger, LOG_LEVELS, type Logger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { type RelayOptions, type RelayStats, type RunningRelay, startRelay } from '../relay/relay.js';
 
 export const relayOptions = defineOptions({
@@ -24,12 +24,7 @@ export const relayOptions = defineOptions({
     default: 1000,
     help: 'listen this long for a udevd before relaying',
   },
-  'log-level': {
-    kind: kinds.choice(LOG_LEVELS, 'LEVEL'),
-    env: 'REPLUG_LOG_LEVEL',
-    default: 'info',
-    help: LOG_LEVELS.join(', '),
-  },
+  'log-level': logLevelRow,
   ...commonRows,
 });
 

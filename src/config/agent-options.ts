@@ -3,8 +3,7 @@
  * config/agent.ts turns the parsed values into an AgentConfig; cli/help.ts renders --help from these rows.
  */
 import { kinds, OptionProblem } from '../cli/kinds.js';
-import { commonRows, defineOptions, splitList } from '../cli/options.js';
-import { LOG_LEVELS } from '../log.js';
+import { commonRows, defineOptions, logLevelRow, splitList } from '../cli/options.js';
 import { DEFAULT_BACKOFF } from '../session/backoff.js';
 import { DEFAULT_PROBE_INTERVAL_MS } from '../session/drivers/types.js';
 import { parseTargetSpec } from '../usb/ids.js';
@@ -254,13 +253,7 @@ export const agentOptions = defineOptions({
     env: 'REPLUG_BROKER_ALLOW_ANONYMOUS',
     help: 'allow anonymous clients beyond loopback (not recommended)',
   },
-  'log-level': {
-    group: O,
-    kind: kinds.choice(LOG_LEVELS, 'LEVEL'),
-    default: 'info',
-    env: 'REPLUG_LOG_LEVEL',
-    help: LOG_LEVELS.join(', '),
-  },
+  'log-level': { ...logLevelRow, group: O },
   'log-format': {
     group: O,
     kind: kinds.choice(['auto', 'pretty', 'json'] as const, 'FORMAT'),

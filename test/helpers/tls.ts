@@ -59,7 +59,7 @@ async function makeCa(dir: string, name: string): Promise<{ cert: string; key: s
   return { cert, key };
 }
 
-async function makeLeaf(
+export async function makeLeaf(
   dir: string,
   name: string,
   ca: { cert: string; key: string },

@@ -3,17 +3,13 @@
  * meaning of reason codes (issue 13), and the TLS reason in the outage line (issue 11). Real Aedes on port
  * 0, real MQTT.js, real openssl certificates.
  */
-import { execFile } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { promisify } from 'node:util';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RunningBroker, startBroker } from '../../src/broker/broker.js';
 import { type ConnectionState, connectionStep, tlsProblem } from '../../src/mqtt/connection.js';
 import { createPublisher, type PublisherOptions } from '../../src/mqtt/publisher.js';
 import { connackReason, pubackReason } from '../../src/mqtt/reason-codes.js';
-import { createTestPki, type TestPki } from '../helpers/tls.js';
+import { createTestPki, makeLeaf, type TestPki } from '../helpers/tls.js';
 import { device } from './fixtures.js';
 import { type AedesHandle, record, startAedes, tempDir } from './helpers.js';
 
@@ -183,44 +179,12 @@ describe('the outage line gives the TLS reason (issue 11)', () => {
 
   it('a certificate for another name: "hostname mismatch"', async () => {
     pki = await createTestPki();
-    const run = promisify(execFile);
-    const dir = pki.dir;
-    const ext = path.join(dir, 'other-name.ext');
-    await writeFile(ext, 'subjectAltName=DNS:elsewhere.example\nextendedKeyUsage=serverAuth\n');
-    const key = path.join(dir, 'other-name.key');
-    const csr = path.join(dir, 'other-name.csr');
-    const cert = path.join(dir, 'other-name.crt');
-    await run('openssl', [
-      'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      csr,
-      '-subj',
-      '/CN=elsewhere.example',
-    ]);
-    await run('openssl', [
-      'x509',
-      '-req',
-      '-in',
-      csr,
-      '-CA',
-      pki.caCert,
-      '-CAkey',
-      pki.caKey,
-      '-CAcreateserial',
-      '-out',
-      cert,
-      '-days',
-      '2',
-      '-extfile',
-      ext,
-    ]);
+    const { cert, key } = await makeLeaf(
+      pki.dir,
+      'other-name',
+      { cert: pki.caCert, key: pki.caKey },
+      'subjectAltName=DNS:elsewhere.example\nextendedKeyUsage=serverAuth\n',
+    );
     const url = await tlsBroker(cert, key);
     const { log, said } = logged();
     const p = await publisher({ url, ca: pki.caCert, log });
