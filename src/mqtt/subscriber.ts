@@ -127,64 +127,9 @@ export function subscribe(s: SubscriberSettings, hooks: SubscriberHooks): FleetS
   const links: BrokerLink[] = [];
   let closing = false;
   for (const { url, redacted } of targets) {
-    const link: BrokerLink = {
-      url: redacted,
-      state: 'connecting',
-      detail: 'connecting',
-      subscribedAt: undefined,
-      lastMessageAt: 0,
-      protocolVersion: 5,
-    };
-    links.push(link);
-    const clientId = `replug-watch-${randomBytes(4).toString('hex')}`;
-    const client = mqtt.connect(url, { ...targets.options, clientId });
+    const { client, link } = openLink(url, redacted, s, hooks, targets.options, () => closing);
     clients.push(client);
-    let lastError = '';
-    client.on('connect', () => {
-      const wasDown = link.state === 'unreachable' || link.state === 'lost';
-      link.state = 'connected';
-      link.detail = 'connected';
-      // QoS 0: the watcher only observes; a PUBACK per message would halve throughput for nothing.
-      client.subscribe([...s.filters], { qos: 0 }, (err) => {
-        if (!err) link.subscribedAt = hooks.clock.monotonic();
-      });
-      if (wasDown) hooks.onLink(link, 'back');
-    });
-    client.on('message', (topic, payload, packet) => {
-      link.lastMessageAt = hooks.clock.monotonic();
-      const userProperties = packet.properties?.userProperties;
-      hooks.onMessage({
-        broker: redacted,
-        topic,
-        payload,
-        retained: packet.retain,
-        receivedAt: hooks.clock.now(),
-        ...(userProperties && Object.keys(userProperties).length > 0 ? { userProperties } : {}),
-      });
-    });
-    client.on('error', (err: Error & { code?: unknown }) => {
-      if (link.protocolVersion === 5 && isUnsupportedProtocol(err.code)) {
-        // A 3.1.1-only broker (Aedes 1.x, old Mosquitto). MQTT.js suppresses reconnects after a refused
-        // CONNACK; reconnect() uses the options it holds, now 3.1.1.
-        link.protocolVersion = 4;
-        client.options.protocolVersion = 4;
-        setImmediate(() => {
-          if (!closing) client.reconnect();
-        });
-        return;
-      }
-      lastError = errnoOf(err) ?? err.message;
-    });
-    client.on('close', () => {
-      if (closing) return;
-      if (link.state === 'connecting' || link.state === 'connected') {
-        const change = link.state === 'connecting' ? 'unreachable' : 'lost';
-        link.state = change;
-        link.detail = `${change}${lastError ? `: ${lastError}` : ''}`;
-        link.subscribedAt = undefined;
-        hooks.onLink(link, change);
-      }
-    });
+    links.push(link);
   }
   return {
     links,
@@ -203,4 +148,72 @@ export function subscribe(s: SubscriberSettings, hooks: SubscriberHooks): FleetS
       await Promise.all(clients.map((c) => c.endAsync(true).catch(() => undefined)));
     },
   };
+}
+
+/** One broker: its client, and the link state it reports (once per change, not per retry). */
+function openLink(
+  url: string,
+  redacted: string,
+  s: SubscriberSettings,
+  hooks: SubscriberHooks,
+  options: IClientOptions,
+  closing: () => boolean,
+): { client: MqttClient; link: BrokerLink } {
+  const link: BrokerLink = {
+    url: redacted,
+    state: 'connecting',
+    detail: 'connecting',
+    subscribedAt: undefined,
+    lastMessageAt: 0,
+    protocolVersion: 5,
+  };
+  const clientId = `replug-watch-${randomBytes(4).toString('hex')}`;
+  const client = mqtt.connect(url, { ...options, clientId });
+  let lastError = '';
+  client.on('connect', () => {
+    const wasDown = link.state === 'unreachable' || link.state === 'lost';
+    link.state = 'connected';
+    link.detail = 'connected';
+    // QoS 0: the watcher only observes; a PUBACK per message would halve throughput for nothing.
+    client.subscribe([...s.filters], { qos: 0 }, (err) => {
+      if (!err) link.subscribedAt = hooks.clock.monotonic();
+    });
+    if (wasDown) hooks.onLink(link, 'back');
+  });
+  client.on('message', (topic, payload, packet) => {
+    link.lastMessageAt = hooks.clock.monotonic();
+    const userProperties = packet.properties?.userProperties;
+    hooks.onMessage({
+      broker: redacted,
+      topic,
+      payload,
+      retained: packet.retain,
+      receivedAt: hooks.clock.now(),
+      ...(userProperties && Object.keys(userProperties).length > 0 ? { userProperties } : {}),
+    });
+  });
+  client.on('error', (err: Error & { code?: unknown }) => {
+    if (link.protocolVersion === 5 && isUnsupportedProtocol(err.code)) {
+      // A 3.1.1-only broker (Aedes 1.x, old Mosquitto). MQTT.js suppresses reconnects after a refused
+      // CONNACK; reconnect() uses the options it holds, now 3.1.1. Deferred: MQTT.js is still handling it.
+      link.protocolVersion = 4;
+      client.options.protocolVersion = 4;
+      hooks.clock.setTimeout(() => {
+        if (!closing()) client.reconnect();
+      }, 0);
+      return;
+    }
+    lastError = errnoOf(err) ?? err.message;
+  });
+  client.on('close', () => {
+    if (closing()) return;
+    if (link.state === 'connecting' || link.state === 'connected') {
+      const change = link.state === 'connecting' ? 'unreachable' : 'lost';
+      link.state = change;
+      link.detail = `${change}${lastError ? `: ${lastError}` : ''}`;
+      link.subscribedAt = undefined;
+      hooks.onLink(link, change);
+    }
+  });
+  return { client, link };
 }
