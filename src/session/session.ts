@@ -265,7 +265,7 @@ export class Session<H = unknown> {
         case 'session.state': {
           this.since = this.opts.clock.now();
           const { name: _n, ...rest } = event;
-          // debug: the agent's log (src/agent/log-events.ts) words these for users, once.
+          // debug: the agent's log (src/agent/features/log.ts) words these for users, once.
           this.log.debug(
             { state: event.state, previous: event.previous, reason: event.reason },
             `session ${event.state}`,

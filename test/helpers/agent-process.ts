@@ -352,7 +352,7 @@ export async function runCli(
   return { ...status, stdout: proc.otherStdout.join('\n'), stderr: proc.stderr(), logs: proc.logs };
 }
 
-/** Log lines carrying an agent event (`event` field), as logged by src/agent/log-events.ts. */
+/** Log lines carrying an agent event (`event` field), as logged by src/agent/features/log.ts. */
 export function loggedEvents(agent: AgentProcess, type?: string): LogLine[] {
   return agent.logs.filter(
     (l) => typeof l.event === 'string' && l.module === undefined && (type === undefined || l.event === type),
