@@ -10,6 +10,12 @@ import { SysfsSource } from '../../src/usb/sources/sysfs.js';
 import { type UsbBusState, UsbWatcher } from '../../src/usb/watcher.js';
 import { FakeUsbTree } from '../fakes/usb-tree.js';
 
+/** The sources report their first status asynchronously: on a loaded machine that can take a while. */
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+}
+
 describe('UsbWatcher on a host without a USB bus (real sources, real inotify)', () => {
   let tree: FakeUsbTree | undefined;
   let watcher: UsbWatcher | undefined;
@@ -32,7 +38,8 @@ describe('UsbWatcher on a host without a USB bus (real sources, real inotify)', 
     watcher.on('usb.bus', (b) => bus.push(b));
     watcher.on('device.added', ({ device }) => added.push(`${device.vid}:${device.pid} ${device.key}`));
     await watcher.start();
-    await new Promise((r) => setTimeout(r, 200)); // several rescans: still said only once
+    await until(() => bus.length > 0);
+    await new Promise((r) => setTimeout(r, 200)); // several rescans (30 ms apart): still said only once
     expect(bus).toEqual([
       {
         present: false,
@@ -61,7 +68,8 @@ describe('UsbWatcher on a host without a USB bus (real sources, real inotify)', 
     const bus: UsbBusState[] = [];
     watcher.on('usb.bus', (b) => bus.push(b));
     await watcher.start();
-    await new Promise((r) => setTimeout(r, 200));
+    await until(() => bus.length > 0);
+    await new Promise((r) => setTimeout(r, 200)); // several rescans: still said only once
     expect(bus).toEqual([
       {
         present: false,
