@@ -171,7 +171,10 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     // devfs then watches it happily (active) while there is nothing to see.
     const sysfs = this.status.get('sysfs');
     const sysfsNoBus = sysfs?.state === 'unavailable' && sysfs.code === ErrorCodes.NO_USB_BUS;
-    const absent = sysfsNoBus || (all.every((s) => s.state === 'unavailable') && noBus !== undefined);
+    // Devices already seen outrank a sysfs rescan that has not caught up with a bus that just appeared.
+    const absent =
+      (sysfsNoBus && this.instances.size === 0) ||
+      (all.every((s) => s.state === 'unavailable') && noBus !== undefined);
     if (absent && noBus?.state === 'unavailable') {
       if (this.bus !== 'absent') {
         this.bus = 'absent';
@@ -193,6 +196,11 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     const id = instanceId(device);
     const claims = this.claims.get(source);
     if (!claims) return;
+    // A device seen is proof of a bus, even before sysfs's next rescan says so: the notice comes first.
+    if (this.bus === 'absent') {
+      this.bus = 'present';
+      this.safeEmit('usb.bus', { present: true });
+    }
     const live = this.instances.get(id);
     if (live) {
       claims.set(id, live.generation);
