@@ -5,6 +5,7 @@
  * `connect` (client.ts). A negative PUBACK (MQTT 5 reason >= 0x80) cannot succeed on a re-send: the pump
  * takes the event off the queue and the client reports the reason once.
  */
+import type { Logger } from '../log.js';
 import type { Clock } from '../util/clock.js';
 import { Listeners } from '../util/listeners.js';
 import type { AgentClient } from './client.js';
@@ -28,6 +29,8 @@ export interface DeliveryOptions {
   /** Boot counter stamped on every event. */
   session: number;
   clock: Clock;
+  /** The queue says here when its disk fails and recovers, and what it skipped at start. */
+  log?: Logger;
   capacity?: number;
   /** Events in flight awaiting PUBACK. Below Mosquitto's default receive maximum (20). Default 16. */
   window?: number;
@@ -52,15 +55,20 @@ export class EventDelivery {
   ) {}
 
   /** Opens the queue (created when missing; STATE_DIR error when unusable) and follows the client. */
-  static open(client: Client, options: DeliveryOptions): EventDelivery {
-    const queue = DurableQueue.open({
+  static async open(client: Client, options: DeliveryOptions): Promise<EventDelivery> {
+    const queue = await DurableQueue.open({
       dir: options.stateDir,
       clock: options.clock,
       capacity: options.capacity,
+      ...(options.log ? { log: options.log } : {}),
     });
     let self: EventDelivery | undefined;
-    const pump = new EventPump(queue, options.clock, options.window ?? 16, (ev, err) =>
-      self?.refused(ev, err),
+    const pump = new EventPump(
+      queue,
+      options.clock,
+      options.window ?? 16,
+      (ev, err) => self?.refused(ev, err),
+      options.log ? { log: options.log.child({ module: 'mqtt' }) } : {},
     );
     self = new EventDelivery(queue, pump, client, options);
     self.offs.push(
@@ -93,11 +101,12 @@ export class EventDelivery {
     return this.queue.stats();
   }
 
-  close(): void {
+  /** Stops sending and closes the queue (its final sync and seq mark included). */
+  async close(): Promise<void> {
     for (const off of this.offs.splice(0)) off();
     this.pump.reset();
-    this.queue.close();
     this.listeners.clear();
+    await this.queue.close();
   }
 
   private resume(): void {
@@ -120,7 +129,7 @@ export class EventDelivery {
   }
 
   private refused(ev: EventPayload, err: Error & { code?: unknown }): void {
-    // The pump acks (drops) the event after this returns; reporting never throws (client.ts).
+    // The pump has taken the event off the queue (counted as refused) before calling this.
     const code = typeof err.code === 'number' ? err.code : 0x80;
     this.client.refusedPublish(`event ${ev.seq}`, pubackReason(code));
     queueMicrotask(() => this.afterAck());

@@ -80,10 +80,27 @@ export interface SourceCounters {
   maxLatencyMs: number | null;
 }
 
+/** The queue file's health (issue 10): while `failing`, queued events are delivered from memory. */
+export interface QueueDiskStats {
+  state: 'ok' | 'failing';
+  /** Times the file went from writable to failing since the agent started. */
+  failures: number;
+  /** errno of the last failure: ENOSPC, EROFS, EACCES, EPERM, ENOENT (state dir removed), EIO... */
+  error?: string;
+  /** Queued events that are in memory only (lost if the agent stops before the disk recovers). */
+  unsaved: number;
+}
+
 export interface QueueStats {
   depth: number;
+  /** Dropped at the bound (oldest not yet sent first) since the state dir was created. */
   dropped: number;
   capacity: number;
+  /** Refused by the broker for good (negative MQTT 5 PUBACK) since the state dir was created. */
+  refused?: number;
+  /** Lines of the queue file that could not be trusted when this run started, left out. */
+  skipped?: number;
+  disk?: QueueDiskStats;
 }
 
 /** What the agent hands over for health; the publisher adds queue, broker, session and ts. */

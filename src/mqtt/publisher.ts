@@ -94,8 +94,9 @@ export class Publisher {
   /** Opens the durable queue and starts connecting; never waits for the network (events queue meanwhile). */
   async start(): Promise<void> {
     const o = this.options;
-    this.events = EventDelivery.open(this.client, {
+    this.events = await EventDelivery.open(this.client, {
       stateDir: o.stateDir,
+      log: o.log ?? silentLogger(),
       topic: this.topics.event,
       session: this.session,
       clock: this.clock,
@@ -230,6 +231,6 @@ export class Publisher {
     this.discovery?.stop();
     this.retained.close();
     await this.client.stop({ topic: this.topics.status, payload: encodePayload(bye) }, boundMs);
-    this.events?.close();
+    await this.events?.close();
   }
 }

@@ -1,36 +1,34 @@
 /**
- * The bounded, durable event queue (issue 3, "Nothing lost"). Events wait here, in seq order, until the
- * broker's PUBACK for them arrives; they survive an agent restart and are delivered after it.
+ * The bounded, durable event queue (issue 3, "Nothing lost"; issue 10, "keeps its promise under disk
+ * faults"). Events wait here, in seq order, until the broker's PUBACK for them arrives; they survive an
+ * agent restart and are delivered after it. Memory is the source of truth for delivery: the file
+ * (queue/journal.ts) is what survives a restart, and when it cannot be written the queue keeps delivering.
  *
- * On disk: one append-only file of JSON lines under the state dir, `mqtt-events.jsonl`:
- *   {"meta":{"lastSeq":N,"dropped":D}}   first line after a compaction
- *   {"ev":{...EventPayload...}}          an event (its seq inside)
- *   {"ack":seq}                          PUBACK received: done
- *   {"drop":seq}                         dropped at the bound (oldest first): done, counted
- * Replaying the lines gives the pending events, the seq to continue from and the dropped count. A torn
- * last line (crash mid-write) fails JSON.parse and is skipped; the file is then compacted.
+ * What survives what (docs/topics.md "The durable queue on disk"):
+ * - a killed process (SIGKILL, OOM): every event `push` returned, every ack, drop and refusal (each line
+ *   is written with write(2) before the call returns);
+ * - a power cut or kernel crash: everything older than the last periodic fdatasync (every
+ *   `fsyncIntervalMs`, default 1 s, while lines are written), and the seq mark: no seq the broker may have
+ *   seen is handed out again;
+ * - a disk that fails while running (full, read-only, immutable file, state dir removed): nothing already
+ *   queued is lost while the agent runs; events queued during the failure are in memory only until the
+ *   disk recovers (health `queue.disk.unsaved`).
  *
- * Durability policy: every line is written with write(2) at once, so a crash of the process (SIGKILL,
- * OOM) loses nothing (the data is in the page cache). fdatasync runs at most every `fsyncIntervalMs`
- * (default 1000) and on close: a power cut or kernel crash may lose up to that much, which keeps an SD card
- * on a Pi from being hammered during a replug storm. Compaction writes a temp file, fsyncs it and renames
- * it over the log (rename(2) is atomic), then fsyncs the directory.
+ * In-flight events (handed to the MQTT client, awaiting PUBACK) are never dropped at the bound: the client
+ * holds them and replays them on reconnect, so they get delivered (issue 10: `dropped` counted them,
+ * 3,893 reported for a real gap of 3,890). The oldest event not yet sent is dropped instead.
  */
-import {
-  closeSync,
-  fdatasyncSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readFileSync,
-  renameSync,
-  writeSync,
-} from 'node:fs';
 import path from 'node:path';
 import { ErrorCodes, errnoOf, ReplugError } from '../errors.js';
-import type { Clock, TimerHandle } from '../util/clock.js';
+import { type Logger, silentLogger } from '../log.js';
+import type { Clock } from '../util/clock.js';
 import type { EventDraft, EventPayload, QueueStats } from './payloads.js';
 import { buildEvent } from './payloads.js';
+import { nodeDisk, type QueueDisk } from './queue/disk.js';
+import { encodeDone, encodeEvent, encodeMeta, MAX_SEQ } from './queue/format.js';
+import { Journal, type Snapshot } from './queue/journal.js';
+import { LineSplitter } from './queue/lines.js';
+import { Replay, type Replayed } from './queue/replay.js';
 
 export const QUEUE_FILE = 'mqtt-events.jsonl';
 
@@ -38,221 +36,291 @@ export interface QueueOptions {
   /** The agent's --state-dir (created when missing). */
   dir: string;
   clock: Clock;
-  /** Most events kept; at the bound the oldest are dropped. Default 10 000. */
+  /** Most events kept; at the bound the oldest not yet sent are dropped. Default 10 000. */
   capacity?: number;
   fsyncIntervalMs?: number;
-  /** Compact when the file holds this many more lines than pending events. Default 1000. */
+  /** Rewrite the file when it holds this many more lines than pending events (at most `capacity`). Default 1000. */
   compactSlack?: number;
+  /** While the disk fails, try to rewrite the file this often. Default 5000. */
+  retryMs?: number;
+  log?: Logger;
+  disk?: QueueDisk;
 }
 
-type Line =
-  | { meta: { lastSeq: number; dropped: number } }
-  | { ev: EventPayload }
-  | { ack: number }
-  | { drop: number };
+interface Entry {
+  event: EventPayload;
+  line: string;
+  inFlight: boolean;
+}
 
 export class DurableQueue {
-  private readonly file: string;
-  private readonly clock: Clock;
   readonly capacity: number;
-  private readonly fsyncIntervalMs: number;
-  private readonly compactSlack: number;
-  private fd: number;
-  /** Pending events by seq; Map keeps insertion (= seq) order. */
-  private readonly pending = new Map<number, EventPayload>();
-  private lastSeq = 0;
-  private droppedCount = 0;
-  private fileLines = 0;
-  private dirty = false;
-  private syncTimer: TimerHandle | undefined;
-  private readonly listeners = new Set<() => void>();
-  /** Lines that failed to parse when the file was opened (a torn tail after a crash). */
+  /** Lines of the file that could not be trusted when it was opened (torn tail, hand edits, corruption). */
   readonly corruptLines: number;
+  private readonly slack: number;
+  /** Pending events by seq; the Map keeps insertion (= seq) order. */
+  private readonly entries = new Map<number, Entry>();
+  private inFlightCount = 0;
+  private lastSeq: number;
+  private droppedCount: number;
+  private refusedCount: number;
+  private journal!: Journal;
+  private closed = false;
+  private readonly listeners = new Set<() => void>();
 
-  private constructor(options: QueueOptions) {
-    this.clock = options.clock;
-    this.capacity = options.capacity ?? 10_000;
-    if (!Number.isInteger(this.capacity) || this.capacity < 1)
-      throw new TypeError('queue capacity must be >= 1');
-    this.fsyncIntervalMs = options.fsyncIntervalMs ?? 1000;
-    this.compactSlack = options.compactSlack ?? 1000;
-    this.file = path.join(options.dir, QUEUE_FILE);
+  private constructor(replayed: Replayed, mark: number, capacity: number, slack: number) {
+    this.capacity = capacity;
+    this.slack = slack;
+    this.corruptLines = replayed.skipped;
+    this.lastSeq = Math.max(replayed.lastSeq, mark);
+    this.droppedCount = replayed.dropped;
+    this.refusedCount = replayed.refused;
+    for (const event of replayed.events)
+      this.entries.set(event.seq, { event, line: encodeEvent(event), inFlight: false });
+  }
+
+  /** Reads the file as a stream (any size), validates every line, applies the bound, opens the journal. */
+  static async open(options: QueueOptions): Promise<DurableQueue> {
+    const capacity = options.capacity ?? 10_000;
+    if (!Number.isInteger(capacity) || capacity < 1) throw new TypeError('queue capacity must be >= 1');
+    const disk = options.disk ?? nodeDisk;
+    const log = (options.log ?? silentLogger()).child({ module: 'queue' });
+    const file = path.join(options.dir, QUEUE_FILE);
+    let replayed: Replayed;
+    let mark: number;
     try {
-      mkdirSync(options.dir, { recursive: true });
-      this.corruptLines = this.replay();
-      this.fd = openSync(this.file, 'a');
+      await disk.mkdirp(options.dir);
+      replayed = await readQueueFile(disk, file);
+      mark = await Journal.readMark(disk, file);
     } catch (err) {
       throw new ReplugError(
         ErrorCodes.STATE_DIR,
         `cannot use ${options.dir} for the event queue (${errnoOf(err) ?? String(err)})`,
-        {
-          hint: 'give --state-dir a writable directory',
-          cause: err,
-        },
+        { hint: 'give --state-dir a writable directory', cause: err },
       );
     }
-    // Re-opened with more pending than the (possibly lowered) bound: apply the bound now.
-    while (this.pending.size > this.capacity) this.dropOldest();
-    if (this.corruptLines > 0 || this.fileLines > this.pending.size + this.compactSlack) this.compact();
+    const q = new DurableQueue(replayed, mark, capacity, Math.min(options.compactSlack ?? 1000, capacity));
+    // Re-opened with more pending than the (possibly lowered) bound: apply it now.
+    let droppedNow = 0;
+    while (q.entries.size > capacity && q.dropOldest(false)) droppedNow++;
+    if (replayed.skipped > 0) {
+      const first = replayed.firstSkip;
+      log.warn(
+        { file, skipped: replayed.skipped, firstLine: first?.line, reason: first?.reason },
+        `skipped ${replayed.skipped} line${replayed.skipped === 1 ? '' : 's'} of the event queue file that could not be trusted (first: line ${first?.line}, ${first?.reason}); ${q.entries.size} queued events kept`,
+      );
+    }
+    q.journal = await Journal.start(
+      {
+        disk,
+        clock: options.clock,
+        log,
+        dir: options.dir,
+        file,
+        fsyncIntervalMs: options.fsyncIntervalMs ?? 1000,
+        retryMs: options.retryMs ?? 5000,
+        snapshot: () => q.snapshot(),
+        oldestPending: () => q.entries.keys().next().value,
+        onChange: () => q.notify(),
+      },
+      {
+        lines: replayed.lines,
+        written: replayed.lastSeq,
+        mark,
+        lastSeq: q.lastSeq,
+        rewrite: replayed.skipped > 0 || droppedNow > 0 || replayed.lines > q.entries.size + q.slack,
+      },
+    );
+    return q;
   }
 
-  static open(options: QueueOptions): DurableQueue {
-    return new DurableQueue(options);
-  }
-
-  /** Stamps the draft with the next seq and the session, stores it, and returns the wire payload. */
+  /** Stamps the draft with the next seq and the session, queues it (durably: see the header), returns it. */
   push(draft: EventDraft, session: number): EventPayload {
+    if (this.closed) throw new ReplugError(ErrorCodes.INTERNAL, 'event queue used after close');
+    if (this.lastSeq >= MAX_SEQ)
+      throw new ReplugError(ErrorCodes.INTERNAL, `event seq exhausted (${MAX_SEQ})`);
     const event = buildEvent(draft, this.lastSeq + 1, session);
     this.lastSeq = event.seq;
-    if (this.pending.size >= this.capacity) this.dropOldest();
-    this.pending.set(event.seq, event);
-    this.append({ ev: event });
-    for (const listener of [...this.listeners]) listener();
+    if (this.entries.size >= this.capacity) this.dropOldest(true);
+    const line = encodeEvent(event);
+    this.entries.set(event.seq, { event, line, inFlight: false });
+    this.journal.append(line, event.seq);
+    this.journal.needSeq(event.seq);
+    this.journal.maybeCompact(this.entries.size, this.slack);
+    this.notify();
     return event;
   }
 
   /** PUBACK for seq arrived: it is done. Acks for unknown (dropped, already acked) seqs are ignored. */
   ack(seq: number): void {
-    if (!this.pending.delete(seq)) return;
-    this.append({ ack: seq });
-    this.maybeCompact();
+    this.finish(seq, 'ack');
   }
 
-  /** Pending events with seq > afterSeq, oldest first, at most `limit`. */
-  peek(afterSeq: number, limit: number): EventPayload[] {
+  /** The broker refused seq for good (negative MQTT 5 PUBACK): done, counted in `refused`. */
+  refuse(seq: number): void {
+    if (this.finish(seq, 'refused')) this.refusedCount++;
+  }
+
+  /**
+   * Up to `limit` events not yet in flight, oldest first, marked in flight. Stops at the seq mark while the
+   * disk works (queue/journal.ts): a seq above it is not durable yet.
+   */
+  take(limit: number): EventPayload[] {
     const out: EventPayload[] = [];
-    for (const [seq, ev] of this.pending) {
-      if (seq <= afterSeq) continue;
-      out.push(ev);
+    if (limit <= 0) return out;
+    const bound = this.journal.sendableThrough;
+    for (const [seq, entry] of this.entries) {
+      if (seq > bound) break;
+      if (entry.inFlight) continue;
+      entry.inFlight = true;
+      this.inFlightCount++;
+      out.push(entry.event);
       if (out.length >= limit) break;
     }
     return out;
   }
 
+  /** The client no longer holds seq (its publish failed): it waits to be sent again. */
+  release(seq: number): void {
+    const entry = this.entries.get(seq);
+    if (!entry?.inFlight) return;
+    entry.inFlight = false;
+    this.inFlightCount--;
+  }
+
+  /** The client is gone: nothing is in flight any more. */
+  releaseAll(): void {
+    for (const entry of this.entries.values()) entry.inFlight = false;
+    this.inFlightCount = 0;
+  }
+
+  /** Pending events with seq > afterSeq, oldest first, at most `limit` (in flight or not). */
+  peek(afterSeq: number, limit: number): EventPayload[] {
+    const out: EventPayload[] = [];
+    for (const [seq, entry] of this.entries) {
+      if (out.length >= limit) break;
+      if (seq > afterSeq) out.push(entry.event);
+    }
+    return out;
+  }
+
   has(seq: number): boolean {
-    return this.pending.has(seq);
+    return this.entries.has(seq);
   }
 
   get depth(): number {
-    return this.pending.size;
+    return this.entries.size;
+  }
+
+  get inFlight(): number {
+    return this.inFlightCount;
   }
 
   get dropped(): number {
     return this.droppedCount;
   }
 
-  /** The last seq handed out; the next event gets lastSeq + 1 (also after a restart). */
+  get refused(): number {
+    return this.refusedCount;
+  }
+
+  /** The last seq handed out; the next event gets seq + 1 (also after a restart). */
   get seq(): number {
     return this.lastSeq;
   }
 
-  stats(): QueueStats {
-    return { depth: this.pending.size, dropped: this.droppedCount, capacity: this.capacity };
+  /** Lines in the file now (tests, and the bound the file keeps: pending + slack). */
+  get fileLines(): number {
+    return this.journal.lines;
   }
 
-  /** Called after every push; returns the unsubscribe function (habit 4: the owner removes it). */
+  stats(): QueueStats {
+    const disk = this.journal.status;
+    let unsaved = 0;
+    if (this.journal.failing) {
+      const written = this.journal.writtenThrough;
+      for (const seq of this.entries.keys()) if (seq > written) unsaved++;
+    }
+    return {
+      depth: this.entries.size,
+      dropped: this.droppedCount,
+      capacity: this.capacity,
+      refused: this.refusedCount,
+      skipped: this.corruptLines,
+      disk: { ...disk, unsaved },
+    };
+  }
+
+  /**
+   * Called whenever events may have become sendable (a push, the disk recovering, the seq mark moving);
+   * returns the unsubscribe function (habit 4: the owner removes it).
+   */
   onPush(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  close(): void {
-    if (this.syncTimer) this.clock.clearTimeout(this.syncTimer);
-    this.syncTimer = undefined;
+  /** Resolves when the disk work started so far (rewrites, syncs, the seq mark) has finished: for tests. */
+  settled(): Promise<void> {
+    return this.journal.settled();
+  }
+
+  /** Syncs and closes the file (waiting for any rewrite in progress). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     this.listeners.clear();
-    if (this.fd < 0) return;
-    if (this.dirty) fdatasyncSync(this.fd);
-    closeSync(this.fd);
-    this.fd = -1;
+    await this.journal.close(this.lastSeq);
   }
 
-  private dropOldest(): void {
-    const oldest = this.pending.keys().next();
-    if (oldest.done) return;
-    this.pending.delete(oldest.value);
-    this.droppedCount++;
-    this.append({ drop: oldest.value });
+  private finish(seq: number, kind: 'ack' | 'refused'): boolean {
+    const entry = this.entries.get(seq);
+    if (!entry) return false;
+    this.entries.delete(seq);
+    if (entry.inFlight) this.inFlightCount--;
+    if (this.closed) return true;
+    this.journal.append(encodeDone(kind, seq));
+    this.journal.maybeCompact(this.entries.size, this.slack);
+    return true;
   }
 
-  private append(line: Line): void {
-    if (this.fd < 0) throw new ReplugError(ErrorCodes.INTERNAL, 'event queue used after close');
-    writeSync(this.fd, `${JSON.stringify(line)}\n`);
-    this.fileLines++;
-    this.dirty = true;
-    this.syncTimer ??= this.clock.setTimeout(() => {
-      this.syncTimer = undefined;
-      if (this.fd >= 0 && this.dirty) {
-        fdatasyncSync(this.fd);
-        this.dirty = false;
-      }
-    }, this.fsyncIntervalMs);
+  /** Drops the oldest event not in flight; false when every queued event is in flight. */
+  private dropOldest(write: boolean): boolean {
+    for (const [seq, entry] of this.entries) {
+      if (entry.inFlight) continue;
+      this.entries.delete(seq);
+      this.droppedCount++;
+      if (write) this.journal.append(encodeDone('drop', seq));
+      return true;
+    }
+    return false;
   }
 
-  private maybeCompact(): void {
-    if (this.fileLines > this.pending.size + this.compactSlack) this.compact();
+  private snapshot(): Snapshot {
+    const parts = [
+      encodeMeta({ lastSeq: this.lastSeq, dropped: this.droppedCount, refused: this.refusedCount }),
+    ];
+    let lastEventSeq = 0;
+    for (const [seq, entry] of this.entries) {
+      parts.push(entry.line);
+      lastEventSeq = seq;
+    }
+    return { text: parts.join(''), lines: parts.length, lastEventSeq };
   }
 
-  /** Rewrites the log as meta + pending events: temp file, fsync, atomic rename, fsync the directory. */
-  private compact(): void {
-    const tmp = `${this.file}.tmp`;
-    const lines: Line[] = [{ meta: { lastSeq: this.lastSeq, dropped: this.droppedCount } }];
-    for (const ev of this.pending.values()) lines.push({ ev });
-    const fd = openSync(tmp, 'w');
-    try {
-      writeSync(fd, lines.map((l) => `${JSON.stringify(l)}\n`).join(''));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, this.file);
-    const dirFd = openSync(path.dirname(this.file), 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
-    if (this.fd >= 0) {
-      closeSync(this.fd);
-      this.fd = openSync(this.file, 'a');
-    }
-    this.fileLines = lines.length;
-    this.dirty = false;
+  private notify(): void {
+    for (const listener of [...this.listeners]) listener();
   }
+}
 
-  /** Rebuilds state from the log; returns the number of unparseable lines. */
-  private replay(): number {
-    let text: string;
-    try {
-      text = readFileSync(this.file, 'utf8');
-    } catch (err) {
-      if (errnoOf(err) === 'ENOENT') return 0;
-      throw err;
-    }
-    let corrupt = 0;
-    for (const raw of text.split('\n')) {
-      if (raw === '') continue;
-      this.fileLines++;
-      let line: Line;
-      try {
-        line = JSON.parse(raw) as Line;
-      } catch {
-        corrupt++;
-        continue;
-      }
-      if ('ev' in line && typeof line.ev?.seq === 'number') {
-        this.pending.set(line.ev.seq, line.ev);
-        this.lastSeq = Math.max(this.lastSeq, line.ev.seq);
-      } else if ('ack' in line) {
-        this.pending.delete(line.ack);
-      } else if ('drop' in line) {
-        if (this.pending.delete(line.drop)) this.droppedCount++;
-      } else if ('meta' in line) {
-        this.lastSeq = Math.max(this.lastSeq, line.meta.lastSeq);
-        this.droppedCount = line.meta.dropped;
-      } else {
-        corrupt++;
-      }
-    }
-    return corrupt;
+/** The file as a stream of validated lines (never one string: issue 10, ERR_STRING_TOO_LONG at 798 MB). */
+async function readQueueFile(disk: QueueDisk, file: string): Promise<Replayed> {
+  const replay = new Replay();
+  const chunks = await disk.readChunks(file);
+  if (chunks) {
+    const splitter = new LineSplitter();
+    for await (const chunk of chunks) for (const piece of splitter.push(chunk)) replay.apply(piece);
+    for (const piece of splitter.end()) replay.apply(piece);
   }
+  return replay.result();
 }
