@@ -43,6 +43,8 @@ export interface QueueOptions {
   compactSlack?: number;
   /** While the disk fails, try to rewrite the file this often. Default 5000. */
   retryMs?: number;
+  /** Seqs the durable mark reserves at a time (queue/journal.ts). Default 1000. */
+  markBlock?: number;
   log?: Logger;
   disk?: QueueDisk;
 }
@@ -119,6 +121,7 @@ export class DurableQueue {
         file,
         fsyncIntervalMs: options.fsyncIntervalMs ?? 1000,
         retryMs: options.retryMs ?? 5000,
+        ...(options.markBlock ? { markBlock: options.markBlock } : {}),
         snapshot: () => q.snapshot(),
         oldestPending: () => q.entries.keys().next().value,
         onChange: () => q.notify(),

@@ -29,6 +29,7 @@ import { isSeq } from './format.js';
 
 /** Seqs reserved at a time; a restart after a crash continues at the next multiple (a recognisable jump). */
 export const MARK_BLOCK = 1000;
+const markBlock = (o: JournalOptions) => o.markBlock ?? MARK_BLOCK;
 const QUIET_MS = 10 * 60_000;
 
 export interface Snapshot {
@@ -47,6 +48,8 @@ export interface JournalOptions {
   file: string;
   fsyncIntervalMs: number;
   retryMs: number;
+  /** Seqs reserved at a time (default MARK_BLOCK). */
+  markBlock?: number;
   /** The whole queue as the file should hold it now. */
   snapshot(): Snapshot;
   /** Oldest pending seq, undefined when nothing is pending. */
@@ -197,7 +200,7 @@ export class Journal {
   needSeq(seq: number): void {
     this.mark.wanted = Math.max(this.mark.wanted, seq);
     if (this.mark.reserving || this.closing || this.state.kind !== 'ok') return;
-    if (this.mark.wanted + MARK_BLOCK / 2 <= this.mark.durable) return;
+    if (this.mark.wanted + markBlock(this.o) / 2 <= this.mark.durable) return;
     this.mark.reserving = true;
     void this.run(async () => {
       try {
@@ -264,7 +267,8 @@ export class Journal {
   }
 
   private async reserve(): Promise<void> {
-    const target = (Math.floor(this.mark.wanted / MARK_BLOCK) + 2) * MARK_BLOCK;
+    const block = markBlock(this.o);
+    const target = (Math.floor(this.mark.wanted / block) + 2) * block;
     await writeCounterDurably(this.o.disk, this.markFile, counterText(target));
     this.mark.durable = target;
     this.o.onChange();
