@@ -1,8 +1,18 @@
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { eventDraft } from '../../src/mqtt/payloads.js';
+import { decodeLine } from '../../src/mqtt/queue/format.js';
 import { DurableQueue, QUEUE_FILE } from '../../src/mqtt/queue.js';
 import { validatePayload } from '../../src/mqtt/schema.js';
 import { FakeClock } from '../fakes/clock.js';
@@ -11,6 +21,7 @@ import { device } from './fixtures.js';
 let dir: string;
 let clock: FakeClock;
 const open: DurableQueue[] = [];
+const killed: DurableQueue[] = [];
 
 async function openQueue(options: { capacity?: number; compactSlack?: number } = {}): Promise<DurableQueue> {
   const q = await DurableQueue.open({ dir, clock, ...options });
@@ -33,6 +44,8 @@ beforeEach(() => {
 
 afterEach(async () => {
   for (const q of open.splice(0)) await q.close();
+  // What a kill leaves open: closed here without the clean close's final mark (the files are removed next).
+  for (const q of killed.splice(0)) await q.close().catch(() => undefined);
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -135,5 +148,102 @@ describe('DurableQueue', () => {
     await expect(DurableQueue.open({ dir: file, clock })).rejects.toThrow(
       expect.objectContaining({ code: 'REPLUG_STATE_DIR' }),
     );
+  });
+});
+
+describe('DurableQueue reading back its file (issue 10)', () => {
+  function logCapture() {
+    const lines: { level: number; msg: string; skipped?: number }[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(JSON.parse(l)) });
+    return { log, lines };
+  }
+
+  // Each of these broke start-up or delivery silently on the old queue.
+  it('starts on a file with lines it cannot trust, keeps the good events, says so once, counts them', async () => {
+    const good = (seq: number) => JSON.stringify({ ev: { ...draft(seq), seq, session: 1 } });
+    const hostile = [
+      '1',
+      'null',
+      '{"meta":null}',
+      JSON.stringify({ ev: { ...draft(1), seq: 1e300, session: 1 } }),
+      JSON.stringify({ ev: { ...draft(1), seq: 2 ** 53 - 1, session: 1 } }),
+      JSON.stringify({ ev: { ...draft(1), seq: 'x', session: 1 } }),
+      JSON.stringify({ ev: { ...draft(1), seq: -5, session: 1 } }),
+      '{"ack":"2"}',
+      '{"drop":-1}',
+      '{"ev":{"type":"device.added"}}',
+    ];
+    writeFileSync(
+      path.join(dir, QUEUE_FILE),
+      `${[good(1), ...hostile, good(2), good(3)].join('\n')}\n{"ev":{"ty`,
+    );
+    const { log, lines: logged } = logCapture();
+    const q = await DurableQueue.open({ dir, clock, log });
+    open.push(q);
+    expect(q.peek(0, 10).map((e) => e.seq)).toEqual([1, 2, 3]);
+    for (const e of q.peek(0, 10)) expect(validatePayload('event', e)).toEqual({ ok: true });
+    expect(q.stats()).toMatchObject({ depth: 3, skipped: hostile.length + 1 });
+    expect(q.push(draft(4), 2).seq).toBe(4);
+    const warnings = logged.filter((l) => l.level === 40);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]?.msg).toMatch(
+      /skipped 11 lines of the event queue file.*first: line 2, not a JSON object/,
+    );
+    await q.settled();
+    expect(lines().every((l) => decodeLine(l).ok)).toBe(true); // rewritten without them
+  });
+
+  // 798 MB stopped the agent (ERR_STRING_TOO_LONG, V8's ~512 MiB string limit). A sparse 600 MiB run of
+  // NUL bytes, which is also what ext4 can leave of unsynced data after a power cut, costs no disk.
+  it('reads a file larger than the longest string as a stream, skipping an endless line', async () => {
+    const file = path.join(dir, QUEUE_FILE);
+    writeFileSync(file, '');
+    truncateSync(file, 600 * 1024 * 1024);
+    appendFileSync(file, `\n${JSON.stringify({ ev: { ...draft(1), seq: 41, session: 1 } })}\n`);
+    const q = await openQueue();
+    expect(q.peek(0, 10).map((e) => e.seq)).toEqual([41]);
+    expect(q.corruptLines).toBe(1);
+    await q.settled();
+    expect(statSync(file).size).toBeLessThan(4096);
+  });
+
+  it('bounds the file by the capacity while nothing is acknowledged (an outage)', async () => {
+    const q = await openQueue({ capacity: 50 });
+    for (let i = 1; i <= 1000; i++) q.push(draft(i), 1);
+    await q.settled();
+    expect(q.stats()).toMatchObject({ depth: 50, dropped: 950 });
+    expect(lines().length).toBeLessThanOrEqual(2 * 50 + 1);
+    await q.close();
+    const again = await openQueue({ capacity: 50 });
+    expect(again.peek(0, 100).map((e) => e.seq)).toEqual(Array.from({ length: 50 }, (_, i) => i + 951));
+    expect(again.dropped).toBe(950);
+  });
+});
+
+describe('DurableQueue seq after the file lost data (issue 10)', () => {
+  /** A queue that delivered 1..30 (sent and acked) and then the process died: no close. */
+  async function deliveredThenKilled(): Promise<void> {
+    const q = await DurableQueue.open({ dir, clock });
+    for (let i = 1; i <= 30; i++) q.push(draft(i), 1);
+    for (const ev of q.take(30)) q.ack(ev.seq);
+    await q.settled();
+    // The killed process's fd goes with it; its timers never fire.
+    killed.push(q);
+  }
+
+  it.each([
+    ['a torn last event line', (text: string) => text.slice(0, text.lastIndexOf('{"ev":') + 40)],
+    ['the file cut in half', (text: string) => text.slice(0, Math.floor(text.length / 2))],
+    [
+      'everything after the first line lost (a power cut before any sync)',
+      (text: string) => text.split('\n')[0] ?? '',
+    ],
+    ['the file gone', () => ''],
+  ])('hands out no seq that was delivered after %s', async (_name, damage) => {
+    await deliveredThenKilled();
+    const file = path.join(dir, QUEUE_FILE);
+    writeFileSync(file, damage(readFileSync(file, 'utf8')));
+    const again = await openQueue();
+    expect(again.push(draft(31), 2).seq).toBeGreaterThan(30);
   });
 });
