@@ -76,7 +76,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const stopper = new Stopper(clock, log, STOP_BOUND_MS);
   try {
     const stateDir = await resolveStateDir(config.stateDir, deps.env, deps.homedir);
-    const session = await nextBootCounter(stateDir);
+    const session = await nextBootCounter(stateDir, { log });
     const runRoot = deps.runRoot ?? '/run';
     const roots = { proc: config.procRoot, sys: config.sysfsRoot, dev: config.devfsRoot, run: runRoot };
     const runtime = await runtimeReport({ ...roots, root: deps.rootDir ?? '/' }, deps.env);
