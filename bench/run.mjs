@@ -14,6 +14,8 @@ const benches = [
   ['latency.mjs', 'issue 3: fake-tree plug -> MQTT subscriber latency, embedded Aedes and Mosquitto'],
   ['watch.mjs', 'issue 4: replug watch throughput and fleet lag'],
   ['delivery.mjs', 'issue 10: QoS 1 events and retained updates to wildcard and persistent subscribers'],
+  ['eventloop.mjs', "issue 12: the agent's event-loop delay during a 1,000-cycle replug storm"],
+  ['queue-faults.mjs', 'issue 10: the durable queue under disk faults (root; about 6 minutes)'],
 ];
 
 let failed = 0;

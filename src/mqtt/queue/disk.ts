@@ -18,6 +18,7 @@ import {
   mkdir,
   open,
   read,
+  rename,
   renameSync,
   unlink,
   write,
@@ -41,6 +42,7 @@ export interface QueueDisk {
   linked(fd: number): Promise<boolean>;
   close(fd: number): Promise<void>;
   renameSync(from: string, to: string): void;
+  rename(from: string, to: string): Promise<void>;
   /** Writes `data` at offset 0 of the file (created when missing) and fsyncs it. */
   overwrite(file: string, data: string): Promise<void>;
   fsyncDir(dir: string): Promise<void>;
@@ -103,6 +105,7 @@ export const nodeDisk: QueueDisk = {
   linked: async (fd) => (await call<{ nlink: number }>((cb) => fstat(fd, cb))).nlink > 0,
   close: (fd) => call((cb) => close(fd, (err) => cb(err, undefined))),
   renameSync: (from, to) => renameSync(from, to),
+  rename: (from, to) => call((cb) => rename(from, to, (err) => cb(err, undefined))),
 
   async overwrite(file, data) {
     const fd = await call<number>((cb) => open(file, constants.O_WRONLY | constants.O_CREAT, 0o644, cb));
@@ -165,7 +168,7 @@ export async function writeFileDurably(disk: QueueDisk, file: string, text: stri
   }
   await disk.close(fd);
   try {
-    disk.renameSync(tmp, file);
+    await disk.rename(tmp, file);
   } catch (err) {
     await disk.unlink(tmp).catch(() => undefined);
     throw err;

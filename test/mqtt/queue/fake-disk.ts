@@ -202,6 +202,11 @@ export class FakeDisk implements QueueDisk {
     this.entries.set(to, inode);
   }
 
+  async rename(from: string, to: string): Promise<void> {
+    await this.tick();
+    this.renameSync(from, to);
+  }
+
   async overwrite(file: string, data: string): Promise<void> {
     await this.tick();
     this.op('overwrite', file);
