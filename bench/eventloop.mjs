@@ -87,7 +87,7 @@ try {
     `event-loop delay: p50 ${figures.p50Ms.toFixed(2)} ms, p99 ${figures.p99Ms.toFixed(2)} ms, max ${figures.maxMs.toFixed(2)} ms (${figures.samples} samples at 1 ms resolution)`,
   );
   console.log(
-    `on the event loop: ${figures.sync.fdatasyncSync.calls} fdatasyncSync + ${figures.sync.fsyncSync.calls} fsyncSync (${syncMs.toFixed(1)} ms, longest ${syncMax.toFixed(1)} ms), ${figures.sync.renameSync.calls} renameSync (${figures.sync.renameSync.ms.toFixed(1)} ms), ${figures.sync.writeSync.calls} writeSync (${figures.sync.writeSync.ms.toFixed(1)} ms)`,
+    `on the event loop: ${figures.sync.fdatasyncSync.calls} fdatasyncSync + ${figures.sync.fsyncSync.calls} fsyncSync (${syncMs.toFixed(1)} ms, longest ${syncMax.toFixed(1)} ms), ${figures.sync.renameSync.calls} renameSync (${figures.sync.renameSync.ms.toFixed(1)} ms), ${figures.sync.writeSync.calls} writeSync (${figures.sync.writeSync.ms.toFixed(1)} ms, longest ${figures.sync.writeSync.maxMs.toFixed(1)} ms)`,
   );
   console.log(`goal: no fsync/fdatasync on the event loop    ${syncFs === 0 ? 'PASS' : 'FAIL'} (${syncFs})`);
   console.log(
