@@ -28,6 +28,7 @@ import { nodeDisk, type QueueDisk } from './queue/disk.js';
 import { encodeDone, encodeEvent, encodeMeta, MAX_SEQ } from './queue/format.js';
 import { Journal, type Snapshot } from './queue/journal.js';
 import { LineSplitter } from './queue/lines.js';
+import { readMark } from './queue/mark.js';
 import { Replay, type Replayed } from './queue/replay.js';
 
 export const QUEUE_FILE = 'mqtt-events.jsonl';
@@ -93,7 +94,7 @@ export class DurableQueue {
     try {
       await disk.mkdirp(options.dir);
       replayed = await readQueueFile(disk, file);
-      mark = await Journal.readMark(disk, file);
+      mark = await readMark(disk, file);
     } catch (err) {
       throw new ReplugError(
         ErrorCodes.STATE_DIR,

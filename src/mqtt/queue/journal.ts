@@ -1,44 +1,25 @@
 /**
- * The disk side of the durable queue: the append-only file, its periodic fdatasync, its rewrite
- * (compaction), the seq high-water mark, and what happens when the disk fails (issue 10).
+ * The disk side of the durable queue (issue 10): the append-only file, its periodic fdatasync, its
+ * rewrites (compaction, and recovery: queue/rewrite.ts), the seq mark (queue/mark.ts), and the disk's
+ * state. `ok`: lines are appended as they come. `failing`: the last write, sync, rewrite or check failed;
+ * nothing is written, the queue delivers from memory, the whole queue is rewritten every `retryMs` until
+ * it takes (said once: queue/notices.ts; counted in health `queue.disk`). While failing the mark cannot
+ * move and delivery must not stop, so events above it are sent anyway: their identity then rests on
+ * `session` (docs/topics.md "Event identity").
  *
- * State: `ok` (lines are appended as they come) or `failing` (the last write, sync, rewrite or check
- * failed: nothing is written, the queue keeps delivering from memory, a rewrite of the whole queue is
- * retried every `retryMs`). A failure is logged once, then quietly for 10 minutes if the disk flaps; it is
- * counted in health (`queue.disk`). Every operation that waits for the device runs through one promise
- * chain (`work`) on libuv's thread pool, never on the event loop (issue 12); only the append itself and the
- * rename that ends a rewrite are synchronous, one syscall each.
- *
- * Rewrite (compaction, and recovery after a failure): snapshot the pending events into `<file>.tmp`,
- * fsync it, then synchronously append the lines accepted meanwhile (`tail`) and rename it over the file,
- * then fsync the directory. A kill or power cut at any step leaves the old file or the new one, each
- * complete up to its last sync. When the temp file cannot be made (read-only directory, full disk) and no
- * pending event has the current file as its only copy, the file is rewritten in place instead.
- *
- * Seq mark (`<file>.seq`, written durably like the boot counter): no event with a seq above it is handed
- * to the broker, and it is reserved ahead in blocks of MARK_BLOCK, so whatever the queue file loses (torn
- * tail, cut, power cut), a restarted agent continues above every seq it may have published. While the disk
- * is failing the mark cannot move, and delivery must not stop, so events above it are sent anyway; their
- * identity then rests on `session` (the boot counter, durable since start): docs/topics.md "Event identity".
+ * Everything that waits for the device runs through one promise chain (`work`) on libuv's thread pool,
+ * never on the event loop (issue 12): only the append and a rewrite's final switch are synchronous. A
+ * periodic sync therefore never runs during a rewrite; the lines accepted meanwhile are synced after it.
  */
-import { ErrorCodes, errnoOf, ReplugError } from '../../errors.js';
+import { errnoOf } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { Clock, TimerHandle } from '../../util/clock.js';
-import { counterText, type QueueDisk, readSmallFile, writeCounterDurably } from './disk.js';
-import { isSeq } from './format.js';
+import type { QueueDisk } from './disk.js';
+import { markLow, markTarget, writeMark } from './mark.js';
+import { DiskNotices } from './notices.js';
+import { replaceViaTemp, rewriteInPlace, type Snapshot, type Tail } from './rewrite.js';
 
-/** Seqs reserved at a time; a restart after a crash continues at the next multiple (a recognisable jump). */
-export const MARK_BLOCK = 1000;
-const markBlock = (o: JournalOptions) => o.markBlock ?? MARK_BLOCK;
-const QUIET_MS = 10 * 60_000;
-
-export interface Snapshot {
-  /** The meta line, then one line per pending event in seq order. */
-  text: string;
-  lines: number;
-  /** Highest event seq in `text`, 0 when none. */
-  lastEventSeq: number;
-}
+export type { Snapshot } from './rewrite.js';
 
 export interface JournalOptions {
   disk: QueueDisk;
@@ -48,7 +29,7 @@ export interface JournalOptions {
   file: string;
   fsyncIntervalMs: number;
   retryMs: number;
-  /** Seqs reserved at a time (default MARK_BLOCK). */
+  /** Seqs the mark reserves at a time (default MARK_BLOCK, queue/mark.ts). */
   markBlock?: number;
   /** The whole queue as the file should hold it now. */
   snapshot(): Snapshot;
@@ -79,7 +60,7 @@ export class Journal {
   /** Highest event seq whose line is in the current file. */
   private written: number;
   /** Lines accepted while a rewrite runs; they follow the snapshot into the new file. */
-  private tail: { lines: string[]; lastSeq: number } | undefined;
+  private tail: Tail | undefined;
   private work: Promise<void> = Promise.resolve();
   private compactQueued = false;
   private dirty = false;
@@ -89,10 +70,8 @@ export class Journal {
   private closing = false;
   private failures = 0;
   private lastError: string | undefined;
-  private quietUntil = Number.NEGATIVE_INFINITY;
-  private loudFailure = false;
+  private readonly notices: DiskNotices;
   private mark: { durable: number; wanted: number; reserving: boolean };
-  readonly markFile: string;
 
   private constructor(
     private readonly o: JournalOptions,
@@ -101,14 +80,7 @@ export class Journal {
     this.fileLines = initial.lines;
     this.written = initial.written;
     this.mark = { durable: initial.mark, wanted: 0, reserving: false };
-    this.markFile = `${o.file}.seq`;
-  }
-
-  /** Reads the seq mark (0 when absent or not a valid seq). */
-  static async readMark(disk: QueueDisk, file: string): Promise<number> {
-    const text = await readSmallFile(disk, `${file}.seq`).catch(() => undefined);
-    const n = text !== undefined && /^\d{1,16}\n?$/.test(text) ? Number(text.trim()) : 0;
-    return isSeq(n) ? n : 0;
+    this.notices = new DiskNotices(o.log, o.clock, o.file, o.retryMs);
   }
 
   /**
@@ -200,7 +172,7 @@ export class Journal {
   needSeq(seq: number): void {
     this.mark.wanted = Math.max(this.mark.wanted, seq);
     if (this.mark.reserving || this.closing || this.state.kind !== 'ok') return;
-    if (this.mark.wanted + markBlock(this.o) / 2 <= this.mark.durable) return;
+    if (!markLow(this.mark.wanted, this.mark.durable, this.o.markBlock)) return;
     this.mark.reserving = true;
     void this.run(async () => {
       try {
@@ -223,8 +195,7 @@ export class Journal {
     try {
       if (this.dirty) await this.o.disk.datasync(state.fd);
       if (this.dirSyncPending) await this.o.disk.fsyncDir(this.o.dir);
-      if (lastSeq > 0 && lastSeq < this.mark.durable)
-        await writeCounterDurably(this.o.disk, this.markFile, counterText(lastSeq));
+      if (lastSeq > 0 && lastSeq < this.mark.durable) await writeMark(this.o.disk, this.o.file, lastSeq);
     } catch (err) {
       this.o.log.warn({ err: String(err) }, `could not sync the event queue file ${this.o.file} on close`);
     } finally {
@@ -267,33 +238,22 @@ export class Journal {
   }
 
   private async reserve(): Promise<void> {
-    const block = markBlock(this.o);
-    const target = (Math.floor(this.mark.wanted / block) + 2) * block;
-    await writeCounterDurably(this.o.disk, this.markFile, counterText(target));
+    const target = markTarget(this.mark.wanted, this.o.markBlock);
+    await writeMark(this.o.disk, this.o.file, target);
     this.mark.durable = target;
     this.o.onChange();
   }
 
   /** Writes the whole queue anew; true when the file is whole again (state ok). */
   private async rewrite(): Promise<boolean> {
-    const { disk, file } = this.o;
     const snap = this.o.snapshot();
-    const tail = { lines: [] as string[], lastSeq: snap.lastEventSeq };
+    const tail: Tail = { lines: [], lastSeq: snap.lastEventSeq };
     this.tail = tail;
-    const tmp = `${file}.tmp`;
-    let fd: number | undefined;
+    let fd: number;
     try {
-      await disk.mkdirp(this.o.dir);
-      fd = await disk.openAppend(tmp, true);
-      await disk.append(fd, snap.text);
-      await disk.fsync(fd);
-      // The switch, in one synchronous step so no line falls between the two files.
-      if (tail.lines.length > 0) disk.appendSync(fd, tail.lines.join(''));
-      disk.renameSync(tmp, file);
+      fd = await replaceViaTemp(this.o.disk, this.o.file, snap, tail);
     } catch (err) {
       this.tail = undefined;
-      if (fd !== undefined) await disk.close(fd).catch(noop);
-      await disk.unlink(tmp).catch(noop);
       if (this.state.kind === 'failing' && this.inPlaceIsSafe()) return this.rewriteInPlace(err);
       this.fail(err);
       return false;
@@ -302,8 +262,8 @@ export class Journal {
     const old = this.state.kind === 'ok' ? this.state.fd : undefined;
     this.adopt(fd, snap.lines + tail.lines.length, tail.lastSeq, tail.lines.length > 0);
     this.dirSyncPending = true;
-    if (old !== undefined) await disk.close(old).catch(noop);
-    await disk.fsyncDir(this.o.dir);
+    if (old !== undefined) await this.o.disk.close(old).catch(noop);
+    await this.o.disk.fsyncDir(this.o.dir);
     this.dirSyncPending = false;
     return true;
   }
@@ -315,20 +275,18 @@ export class Journal {
   }
 
   private async rewriteInPlace(first: unknown): Promise<boolean> {
-    const { disk } = this.o;
     const snap = this.o.snapshot();
-    const tail = { lines: [] as string[], lastSeq: snap.lastEventSeq };
+    const tail: Tail = { lines: [], lastSeq: snap.lastEventSeq };
     this.tail = tail;
-    let fd: number | undefined;
+    let fd: number;
     try {
-      fd = await disk.openAppend(this.o.file);
-      await disk.truncate(fd, 0);
-      await disk.append(fd, snap.text);
-      if (tail.lines.length > 0) disk.appendSync(fd, tail.lines.join(''));
+      fd = await rewriteInPlace(this.o.disk, this.o.file, snap, tail);
     } catch (err) {
       this.tail = undefined;
-      if (fd !== undefined) await disk.close(fd).catch(noop);
-      this.o.log.debug({ err: String(first) }, 'queue file: temp file failed, then in-place rewrite');
+      this.o.log.debug(
+        { err: String(first) },
+        'queue file: no temp file, and the in-place rewrite failed too',
+      );
       this.fail(err);
       return false;
     }
@@ -346,16 +304,7 @@ export class Journal {
     this.dirty = dirty;
     if (dirty) this.scheduleSync();
     if (!wasFailing) return;
-    const downS = Math.round((this.o.clock.now() - since) / 1000);
-    const fields = { file: this.o.file, downS, failures: this.failures };
-    if (this.loudFailure) {
-      this.o.log.info(
-        fields,
-        `the event queue file is writable again after ${downS} s; queued events are saved`,
-      );
-      this.quietUntil = this.o.clock.now() + QUIET_MS;
-    } else this.o.log.debug(fields, 'the event queue file is writable again');
-    this.loudFailure = false;
+    this.notices.recovered(this.o.clock.now() - since, this.failures);
     this.needSeq(this.mark.wanted);
     this.o.onChange();
   }
@@ -372,28 +321,10 @@ export class Journal {
       this.dirty = false;
       if (this.syncTimer) this.o.clock.clearTimeout(this.syncTimer);
       this.syncTimer = undefined;
-      this.report(code, err);
+      this.notices.failed(code, err, this.failures);
       this.o.onChange();
     }
     this.scheduleRetry();
-  }
-
-  private report(code: string, err: unknown): void {
-    const fields = { file: this.o.file, code, failures: this.failures };
-    const message = err instanceof Error ? err.message : String(err);
-    if (this.o.clock.now() < this.quietUntil) {
-      this.o.log.debug({ ...fields, err: message }, 'the event queue file failed again');
-      return;
-    }
-    this.loudFailure = true;
-    const e = new ReplugError(
-      ErrorCodes.STATE_DIR,
-      `cannot write the event queue file ${this.o.file} (${code}); delivering queued events from memory, retrying every ${Math.round(this.o.retryMs / 1000)} s`,
-      {
-        hint: 'free space or fix the permissions of --state-dir; events queued meanwhile are lost if the agent stops first',
-      },
-    );
-    this.o.log.warn({ ...fields, code: e.code, errno: code, err: message }, `${e.message} (${e.hint})`);
   }
 
   private scheduleRetry(): void {
