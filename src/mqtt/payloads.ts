@@ -89,7 +89,8 @@ export interface QueueStats {
 /** What the agent hands over for health; the publisher adds queue, broker, session and ts. */
 export interface HealthInput {
   uptimeS: number;
-  memory: { rssBytes: number; heapUsedBytes: number };
+  /** rssBytes is null when the kernel refused the read (no free fd: EMFILE). */
+  memory: { rssBytes: number | null; heapUsedBytes: number };
   sources: Partial<Record<SourceName, SourceCounters>>;
   relay?: Record<string, unknown>;
 }
