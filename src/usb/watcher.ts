@@ -136,6 +136,34 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
       .sort((a, b) => a.bus - b.bus || a.address - b.address);
   }
 
+  /**
+   * Calls `listener` after the device list changed, at most once per `intervalMs` (trailing): a source
+   * listing 2,000 devices one by one made the agent publish the full list 2,000 times, 800 MB of JSON
+   * (issue 12). Returns the function that removes the listener (its owner calls it on stop).
+   */
+  onDevicesChanged(listener: () => void, intervalMs: number): () => void {
+    let timer: TimerHandle | undefined;
+    const fire = () => {
+      timer = undefined;
+      try {
+        listener();
+      } catch (err) {
+        this.onListenerError(err);
+      }
+    };
+    const changed = () => {
+      timer ??= this.clock.setTimeout(fire, intervalMs);
+    };
+    this.on('device.added', changed);
+    this.on('device.removed', changed);
+    return () => {
+      this.off('device.added', changed);
+      this.off('device.removed', changed);
+      if (timer !== undefined) this.clock.clearTimeout(timer);
+      timer = undefined;
+    };
+  }
+
   /** Per-source counters for the health topic. */
   stats(): Partial<Record<SourceName, SourceStats>> {
     return this.counters.snapshot(
