@@ -101,13 +101,14 @@ describe('a --driver that never settles (issue 12)', () => {
         stateDir: join(dir, 'state'),
         extra: ['--target', '1209:0001', '--driver', join(dir, 'never.mjs')],
       });
-      await proc.waitForLog((l) => /^loading session driver /.test(l.msg), 15_000, 'the loading line');
-      proc.kill('SIGINT');
-      const status = await proc.exited(10_000).catch((err: Error) => {
-        proc.kill('SIGKILL');
-        throw err;
-      });
-      expect(status.code).toBe(0);
+      try {
+        await proc.waitForLog((l) => /^loading session driver /.test(l.msg), 15_000, 'the loading line');
+        proc.kill('SIGINT');
+        const status = await proc.exited(10_000);
+        expect(status.code).toBe(0);
+      } finally {
+        proc.kill('SIGKILL'); // no-op once it exited; never leave a hung agent behind
+      }
     } finally {
       await tree.cleanup();
     }
