@@ -185,6 +185,7 @@ async function openUsb(config: AgentConfig, deps: AgentDeps, bus: Bus) {
     clock,
     settleMs: config.settleMs,
     onListenerError: (err) => log.error({ err }, 'a device listener failed'),
+    onValueCut: (note) => log.warn({ values: note }, note.message),
   });
   const sessions = createSessionManager({
     targets: config.targets,

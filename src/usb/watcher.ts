@@ -22,6 +22,7 @@ import {
   type SourceStatus,
   type UsbDevice,
 } from './types.js';
+import { inBounds, type ValueNote, ValueNotes } from './value-notes.js';
 import { merge, SourceCounters, type SourceStats } from './watcher-stats.js';
 
 export type { SourceStats };
@@ -40,7 +41,14 @@ export interface WatcherOptions {
   settleMs?: number;
   /** Called when a listener of ours throws: a broken listener must not break a source's loop. */
   onListenerError?: (err: unknown) => void;
+  /**
+   * Called once per device instance whose values were out of bounds (src/usb/bounds.ts): what was cut,
+   * or why the device was ignored. Everything the watcher emits is bounded already.
+   */
+  onValueCut?: (note: ValueNote) => void;
 }
+
+export type { ValueNote };
 
 interface Sighting {
   first: SourceName;
@@ -67,6 +75,7 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
   private readonly clock: Clock;
   private readonly settleMs: number;
   private readonly onListenerError: (err: unknown) => void;
+  private readonly values: ValueNotes;
   private readonly instances = new Map<string, Instance>();
   /** Removals inside their settle window, by instance id, with the generation they ended. */
   private readonly removals = new Map<
@@ -88,6 +97,7 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     this.clock = options.clock ?? systemClock;
     this.settleMs = options.settleMs ?? 3000;
     this.onListenerError = options.onListenerError ?? (() => {});
+    this.values = new ValueNotes(options.onValueCut ?? (() => {}), this.onListenerError);
     for (const s of this.sources) {
       this.claims.set(s.name, new Map());
       this.status.set(s.name, { state: 'starting' });
@@ -216,8 +226,12 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
 
   private onSourceEvent(ev: SourceEvent): void {
     if (!this.running) return;
-    if (ev.type === 'added') this.onAdded(ev.source, ev.at, ev.device);
-    else this.onRemoved(ev.source, ev.at, ev.device);
+    if (ev.type === 'added') {
+      const device = this.values.check(ev.source, ev.device);
+      if (device) this.onAdded(ev.source, ev.at, device);
+    } else if (inBounds(ev.device)) {
+      this.onRemoved(ev.source, ev.at, ev.device); // out of bounds was never added: nothing to remove
+    }
   }
 
   private onAdded(source: SourceName, at: number, device: UsbDevice): void {
