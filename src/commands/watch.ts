@@ -10,7 +10,7 @@ import { renderHelp } from '../cli/help.js';
 import { kinds, realFileState } from '../cli/kinds.js';
 import { commonRows, defineOptions } from '../cli/options.js';
 import { ConfigError } from '../errors.js';
-import { emptyFleet, reduce } from '../fleet/aggregate.js';
+import { DEFAULT_MAX_AGENTS, emptyFleet, reduce } from '../fleet/aggregate.js';
 import { compareRuntimes } from '../fleet/compare.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../fleet/decode.js';
 import { checkExpectations, normalize, targetMatcher } from '../fleet/output.js';
@@ -69,6 +69,11 @@ export const watchOptions = defineOptions({
     default: DEFAULT_MAX_PAYLOAD_BYTES,
     help: 'reject payloads over N bytes',
   },
+  'max-agents': {
+    kind: kinds.int(1, 10_000_000),
+    default: DEFAULT_MAX_AGENTS,
+    help: 'keep at most N agents; past it the least recently seen agent that is not online makes room, else the new one is dropped and counted',
+  },
   ...commonRows,
 });
 
@@ -77,8 +82,8 @@ const HELP = renderHelp({
   description: `Subscribes to replug/+/# on every broker and shows each agent: online/offline (late wills ignored by boot
 counter), runtime, devices, target sessions, reconnect stats, detection sources, last event.`,
   options: watchOptions,
-  footer: `Exit codes: 0 ok; 1 with --once when an expected agent is missing/offline or a broker was unreachable;
-2 usage error.`,
+  footer: `Exit codes: 0 ok; 1 with --once when an expected agent is missing/offline, or a broker was unreachable
+or refused the subscription; 2 usage error.`,
 });
 
 export interface WatchConfig {
@@ -91,6 +96,7 @@ export interface WatchConfig {
   keepTarget: (topicKey: string) => boolean;
   color: boolean;
   maxPayloadBytes: number;
+  maxAgents: number;
 }
 
 export function parseWatchConfig(
@@ -126,6 +132,7 @@ export function parseWatchConfig(
     keepTarget: typeof matcher === 'string' ? () => true : matcher,
     color: !noColor && ctx.stdout.isTTY === true,
     maxPayloadBytes: f['max-payload'],
+    maxAgents: f['max-agents'],
   };
 }
 
