@@ -12,7 +12,8 @@
  *   line and a summary in the windows that follow, until a window passes without a repeat.
  * - Length: a message longer than `maxChars` is cut, saying how much was cut; so are long strings in the
  *   logged fields (error messages and stacks included).
- * Levels below info (debug, trace) are never summarised: asking for them means asking for every line.
+ * Levels below info (debug, trace) are never summarised, and a logger at level debug or trace summarises
+ * nothing: asking for them means asking for every line (and the e2e suites count every line).
  */
 import type { Clock, TimerHandle } from './util/clock.js';
 
@@ -25,6 +26,8 @@ export interface FloodOptions {
   maxChars?: number;
   /** At most this many templates tracked; past it the oldest window is closed early. 500 by default. */
   maxTemplates?: number;
+  /** false: never summarise (lines are still cut). true by default. */
+  repeats?: boolean;
 }
 
 interface Window {
@@ -86,6 +89,7 @@ export class FloodGuard {
   private readonly windowMs: number;
   private readonly burst: number;
   private readonly maxTemplates: number;
+  private readonly repeats: boolean;
   readonly maxChars: number;
   private readonly windows = new Map<string, Window>();
   /** Templates whose last window flooded: their next window allows one line. */
@@ -100,11 +104,12 @@ export class FloodGuard {
     this.burst = options.burst ?? 10;
     this.maxChars = options.maxChars ?? 2000;
     this.maxTemplates = options.maxTemplates ?? 500;
+    this.repeats = options.repeats ?? true;
   }
 
   /** True when the line should be written now. */
   admit(level: number, msg: string): boolean {
-    if (level < INFO) return true;
+    if (level < INFO || !this.repeats) return true;
     const key = `${level} ${template(msg)}`;
     let w = this.windows.get(key);
     if (!w) {

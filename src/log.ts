@@ -62,7 +62,7 @@ export async function createLogger(options: LoggerOptions = {}): Promise<Logger>
       const name = pino.levels.labels[lvl] as 'info' | 'warn' | 'error' | 'fatal' | undefined;
       if (root && name) root[name]({ ...fields, [BYPASS]: true }, msg);
     },
-    options.flood,
+    { repeats: level !== 'debug' && level !== 'trace', ...options.flood },
   );
   const max = guard.maxChars;
   const guarded: PinoOptions = {

@@ -130,6 +130,23 @@ describe('log floods (issue 12)', () => {
   });
 });
 
+describe('a logger at debug level', () => {
+  it('writes every line (asking for debug is asking for all of them); long ones are still cut', async () => {
+    const raw: string[] = [];
+    const sink = new Writable({
+      write(chunk, _enc, cb) {
+        raw.push(String(chunk));
+        cb();
+      },
+    });
+    const log = await createLogger({ level: 'debug', destination: sink });
+    for (let i = 0; i < 50; i++) log.info(`device discovered: 1209:0001 at bus 1 address ${i + 2} port 1-1`);
+    log.warn('x'.repeat(10_000));
+    expect(raw).toHaveLength(51);
+    expect(raw.at(-1)?.length).toBeLessThan(3000);
+  });
+});
+
 describe('FloodGuard', () => {
   it('groups by template: numbers alone vary, IDs, ports and addresses written with dashes do not', async () => {
     const { template } = await import('../../src/log-flood.js');
