@@ -335,15 +335,21 @@ async function values() {
   if (!last) return line('devices payload', 'none received', 'one');
   const p = JSON.parse(String(last.p));
   const strings = p.devices.flatMap((d) => Object.values(d).filter((v) => typeof v === 'string'));
+  const texts = p.devices.flatMap((d) =>
+    [d.serial, d.manufacturer, d.product].filter((v) => typeof v === 'string'),
+  );
   line('devices payload size', `${last.p.length} bytes`, '< 4 KB');
   line('addresses published', p.devices.map((d) => d.address).join(', '), 'each 1..127');
   line('buses published', [...new Set(p.devices.map((d) => d.bus))].join(', '), 'each 1..63');
-  line('longest string published', `${Math.max(...strings.map((s) => s.length))} chars`, '<= 126');
+  line('longest serial/manufacturer/product', `${Math.max(...texts.map((s) => s.length))} chars`, '<= 126');
   const control = (text) =>
     [...text].some((c) => c.charCodeAt(0) < 32 || (c.charCodeAt(0) >= 127 && c.charCodeAt(0) < 160));
   line('strings with control characters', strings.filter(control).length, '0');
-  const cutLines = agent.out.logs.filter((l) => /cut|out of range|replaced|ignored/i.test(String(l.msg)));
+  const cutLines = agent.out.logs.filter((l) =>
+    /^device \S+ at bus .* (ignored )?\(from \w+\): /.test(String(l.msg)),
+  );
   line('log lines saying what was cut', cutLines.length, 'one per device');
+  if (argv.includes('--verbose')) for (const l of cutLines) console.log(`    ${String(l.msg).slice(0, 150)}`);
 }
 
 async function flood() {

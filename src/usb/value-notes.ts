@@ -31,7 +31,8 @@ export function inBounds(d: Pick<UsbDevice, 'bus' | 'address'>): boolean {
 const shown = (v: unknown, max = 24) => withoutControls(String(v)).slice(0, max);
 
 export class ValueNotes {
-  private readonly noted = new Set<string>();
+  /** Per device instance, the fields already said (several sources report the same device). */
+  private readonly noted = new Map<string, Set<string>>();
 
   constructor(
     private readonly report: (note: ValueNote) => void,
@@ -49,12 +50,19 @@ export class ValueNotes {
     return checked.device;
   }
 
-  private note(source: SourceName, d: Partial<UsbDevice>, ignored: string | undefined, cuts: string[]): void {
+  private note(source: SourceName, d: Partial<UsbDevice>, ignored: string | undefined, all: string[]): void {
     const where = `bus ${shown(d.bus)} address ${shown(d.address)}`;
-    const id = `${where}:${ignored ?? cuts.join(',')}`;
-    if (this.noted.has(id)) return;
-    if (this.noted.size >= MAX_NOTED) this.noted.clear();
-    this.noted.add(id);
+    let said = this.noted.get(where);
+    if (!said) {
+      if (this.noted.size >= MAX_NOTED) this.noted.clear();
+      said = new Set();
+      this.noted.set(where, said);
+    }
+    const fieldOf = (cut: string) => cut.slice(0, cut.indexOf(':'));
+    const cuts = all.filter((c) => !said.has(fieldOf(c)));
+    if (ignored ? said.has('ignored') : cuts.length === 0) return;
+    if (ignored) said.add('ignored');
+    for (const c of cuts) said.add(fieldOf(c));
     const who = `${shown(d.vid ?? '?', 8)}:${shown(d.pid ?? '?', 8)}`;
     const message = ignored
       ? `device ${who} at ${where} ignored (from ${source}): ${ignored}`
