@@ -45,6 +45,7 @@ export class SysfsSource implements DeviceSource {
   private listener: SourceListener | undefined;
   private timer: TimerHandle | undefined;
   private scanning: Promise<void> | undefined;
+  private nextScan: Promise<void> | undefined;
   /** By sysfs entry name (port path). */
   private known = new Map<string, Known>();
   private lastStatus: SourceStatus['state'] | undefined;
@@ -70,7 +71,11 @@ export class SysfsSource implements DeviceSource {
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
     // Bounded (issue 12): a scan whose reads the kernel holds is abandoned; it reports nothing after this.
-    await within(this.clock, this.scanning ?? Promise.resolve(), this.options.stopTimeoutMs ?? 1000);
+    await within(
+      this.clock,
+      this.nextScan ?? this.scanning ?? Promise.resolve(),
+      this.options.stopTimeoutMs ?? 1000,
+    );
     if (wasRunning) this.known.clear();
     this.lastStatus = undefined;
   }
@@ -89,7 +94,11 @@ export class SysfsSource implements DeviceSource {
     return devices.filter((d): d is UsbDevice => d !== undefined);
   }
 
-  /** One scan now (also what the periodic timer runs). Scans never overlap. */
+  /**
+   * A scan that starts after this call (also what the periodic timer runs). Scans never overlap: while one
+   * runs, callers share the next one. Joining the scan in flight instead could return a scan that listed
+   * the tree before the caller changed it (a race seen in the no-bus test under load).
+   */
   scanNow(): Promise<void> {
     if (!this.scanning) {
       this.scanning = this.scan()
@@ -99,8 +108,13 @@ export class SysfsSource implements DeviceSource {
         .finally(() => {
           this.scanning = undefined;
         });
+      return this.scanning;
     }
-    return this.scanning;
+    this.nextScan ??= this.scanning.then(() => {
+      this.nextScan = undefined;
+      return this.scanNow();
+    });
+    return this.nextScan;
   }
 
   private schedule(): void {
