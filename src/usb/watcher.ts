@@ -147,11 +147,13 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
   }
 
   /**
-   * Calls `listener` after the device list changed, at most once per `intervalMs` (trailing): a source
-   * listing 2,000 devices one by one made the agent publish the full list 2,000 times, 800 MB of JSON
-   * (issue 12). Returns the function that removes the listener (its owner calls it on stop).
+   * Calls `listener` after the device list changed. Up to `exactUpTo` devices, on every change (an
+   * observer sees each plug and unplug: issue 10). Above that, at most once per `intervalMs` with the
+   * last state (trailing): a source listing 2,000 devices one by one made the agent publish the full list
+   * 2,000 times, 800 MB of JSON (issue 12). Returns the function that removes the listener (its owner
+   * calls it on stop).
    */
-  onDevicesChanged(listener: () => void, intervalMs: number): () => void {
+  onDevicesChanged(listener: () => void, options: { intervalMs: number; exactUpTo: number }): () => void {
     let timer: TimerHandle | undefined;
     const fire = () => {
       timer = undefined;
@@ -162,7 +164,9 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
       }
     };
     const changed = () => {
-      timer ??= this.clock.setTimeout(fire, intervalMs);
+      if (timer !== undefined) return; // a trailing call is due: it sees this change too
+      if (this.instances.size <= options.exactUpTo) fire();
+      else timer = this.clock.setTimeout(fire, options.intervalMs);
     };
     this.on('device.added', changed);
     this.on('device.removed', changed);

@@ -8,6 +8,6 @@ export const devicesTopic = (): Feature => ({
     ctx.on('agent.ready', publish);
     // Every change up to 64 devices, at most every 100 ms above (issue 12: 2,000 devices, each added
     // one by one, republished the whole list 2,000 times).
-    ctx.onStop(ctx.watcher.onDevicesChanged(publish, 100));
+    ctx.onStop(ctx.watcher.onDevicesChanged(publish, { intervalMs: 100, exactUpTo: 64 }));
   },
 });
