@@ -54,6 +54,8 @@ export interface AgentDeps {
   /** For tests: where the doctor looks for /run and the container marker files. */
   runRoot?: string;
   rootDir?: string;
+  /** Aborted on SIGINT/SIGTERM: start-up waits (a --driver module) end at once. */
+  signal?: AbortSignal;
 }
 
 export interface RunningAgent {
@@ -183,10 +185,11 @@ async function openUsb(config: AgentConfig, deps: AgentDeps, bus: Bus) {
     clock,
     settleMs: config.settleMs,
     onListenerError: (err) => log.error({ err }, 'a device listener failed'),
+    onValueCut: (note) => log.warn({ values: note }, note.message),
   });
   const sessions = createSessionManager({
     targets: config.targets,
-    driver: await loadSessionDriver(config, { log, cwd: deps.cwd, clock }),
+    driver: await loadSessionDriver(config, { log, cwd: deps.cwd, clock, signal: deps.signal }),
     clock,
     log: log.child({ module: 'session' }),
     emit: bus.sessionSink(),

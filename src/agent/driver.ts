@@ -15,15 +15,19 @@ export async function loadSessionDriver(
     AgentConfig,
     'driver' | 'driverOptions' | 'detachKernelDriver' | 'probeIntervalMs' | 'devfsRoot'
   >,
-  deps: { log: Logger; cwd: string; clock: Clock },
+  deps: { log: Logger; cwd: string; clock: Clock; signal?: AbortSignal },
 ): Promise<SessionDriver> {
   if (config.driver) {
+    // Said before the wait, so a module that hangs is visible in the log (issue 12).
+    deps.log.info(`loading session driver ${config.driver}`);
     // A factory gets every --driver-option, and --probe-interval when given (issue 13); a driver that
     // states no probe interval of its own is probed at --probe-interval.
     const driver = await loadDriver(config.driver, {
       cwd: deps.cwd,
       log: deps.log,
       options: config.driverOptions,
+      clock: deps.clock,
+      ...(deps.signal ? { signal: deps.signal } : {}),
     });
     deps.log.info(`session driver: ${driver.name} (from ${config.driver})`);
     return driver.probeIntervalMs === undefined

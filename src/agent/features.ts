@@ -24,7 +24,7 @@ export interface AgentParts {
   clock: Clock;
   bus: Bus;
   publisher: Publisher;
-  watcher: Pick<UsbWatcher, 'current' | 'stats' | 'sourceStatus'>;
+  watcher: Pick<UsbWatcher, 'current' | 'stats' | 'sourceStatus' | 'onDevicesChanged'>;
   sessions: Pick<SessionManager, 'snapshot'>;
   runtime: RuntimeReport;
   broker: { embedded: boolean; url: string };

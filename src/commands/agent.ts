@@ -11,7 +11,7 @@ import { renderHelp } from '../cli/help.js';
 import { realFileState } from '../cli/kinds.js';
 import { version } from '../cli/version.js';
 import { agentOptions, loadAgentConfig, STOP_BOUND_MS } from '../config/agent.js';
-import { createLogger } from '../log.js';
+import { createLogger, flushRepeats } from '../log.js';
 import { systemClock } from '../util/clock.js';
 import { promptForTarget } from './seed-prompt.js';
 
@@ -57,6 +57,7 @@ export const agentCommand: Command = {
       config.logFormat === 'pretty' || (config.logFormat === 'auto' && ctx.stdout.isTTY === true);
     const log = await createLogger({ level: config.logLevel, pretty, destination: ctx.stdout });
 
+    // A signal during start-up (a --driver module still loading) is a clean stop, not a failure.
     const agent = await startAgent(config, {
       clock: systemClock,
       log,
@@ -65,10 +66,17 @@ export const agentCommand: Command = {
       homedir: homedir(),
       version: version(),
       cwd: ctx.cwd,
+      signal: ctx.signal,
+    }).catch((err: unknown) => {
+      if (!ctx.signal.aborted) throw err;
+      log.info('stopped during start-up');
+      return undefined;
     });
+    if (!agent) return ExitCode.OK;
     if (!ctx.signal.aborted) await once(ctx.signal, 'abort');
     log.info('stopping: closing sessions, flushing MQTT');
     await agent.stop();
+    flushRepeats(log);
     log.info('stopped');
     return ExitCode.OK;
   },

@@ -10,14 +10,16 @@ import { renderHelp } from '../cli/help.js';
 import { kinds, realFileState } from '../cli/kinds.js';
 import { commonRows, defineOptions } from '../cli/options.js';
 import { ConfigError } from '../errors.js';
-import { emptyFleet, reduce } from '../fleet/aggregate.js';
+import { DEFAULT_MAX_AGENTS, emptyFleet, reduce } from '../fleet/aggregate.js';
 import { compareRuntimes } from '../fleet/compare.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../fleet/decode.js';
+import { FleetIntake } from '../fleet/intake.js';
 import { checkExpectations, normalize, targetMatcher } from '../fleet/output.js';
 import { renderFrame } from '../fleet/render.js';
 import { renderCompare } from '../fleet/render-compare.js';
 import { LiveScreen } from '../fleet/screen.js';
-import type { FleetMessage } from '../fleet/types.js';
+import { printable } from '../fleet/table.js';
+import type { FleetMessage, FleetState } from '../fleet/types.js';
 import { type BrokerLink, type SubscriberSettings, subscribe } from '../mqtt/subscriber.js';
 import { isValidAgentId, parseTopic } from '../mqtt/topics.js';
 import { parseTargetSpec, targetTopicKey } from '../usb/ids.js';
@@ -69,6 +71,11 @@ export const watchOptions = defineOptions({
     default: DEFAULT_MAX_PAYLOAD_BYTES,
     help: 'reject payloads over N bytes',
   },
+  'max-agents': {
+    kind: kinds.int(1, 10_000_000),
+    default: DEFAULT_MAX_AGENTS,
+    help: 'keep at most N agents; past it the least recently seen agent that is not online makes room, else the new one is dropped and counted',
+  },
   ...commonRows,
 });
 
@@ -77,8 +84,8 @@ const HELP = renderHelp({
   description: `Subscribes to replug/+/# on every broker and shows each agent: online/offline (late wills ignored by boot
 counter), runtime, devices, target sessions, reconnect stats, detection sources, last event.`,
   options: watchOptions,
-  footer: `Exit codes: 0 ok; 1 with --once when an expected agent is missing/offline or a broker was unreachable;
-2 usage error.`,
+  footer: `Exit codes: 0 ok; 1 with --once when an expected agent is missing/offline, or a broker was unreachable
+or refused the subscription; 2 usage error.`,
 });
 
 export interface WatchConfig {
@@ -91,6 +98,7 @@ export interface WatchConfig {
   keepTarget: (topicKey: string) => boolean;
   color: boolean;
   maxPayloadBytes: number;
+  maxAgents: number;
 }
 
 export function parseWatchConfig(
@@ -126,6 +134,7 @@ export function parseWatchConfig(
     keepTarget: typeof matcher === 'string' ? () => true : matcher,
     color: !noColor && ctx.stdout.isTTY === true,
     maxPayloadBytes: f['max-payload'],
+    maxAgents: f['max-agents'],
   };
 }
 
@@ -144,6 +153,7 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
   const out = new LineBuffer(ctx.stdout);
   let screen: LiveScreen | undefined;
   let links: readonly BrokerLink[] = [];
+  let dropped = () => 0;
   const width = () => ctx.stdout.columns ?? 120;
   const frame = () =>
     config.compare
@@ -153,44 +163,48 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
           color: config.color,
           now: clock.now(),
           brokers: linkView(links),
+          dropped: dropped(),
+          maxAgents: config.maxAgents,
         });
 
-  const onMessage = (msg: FleetMessage) => {
+  const check = (msg: FleetMessage): 'accepted' | 'rejected' => {
     const parsed = parseTopic(msg.topic);
-    if (parsed?.kind === 'target' && !config.keepTarget(parsed.targetKey)) return;
-    const result = reduce(state, msg, { maxPayloadBytes: config.maxPayloadBytes });
+    if (parsed?.kind === 'target' && !config.keepTarget(parsed.targetKey)) return 'accepted';
+    const result = reduce(state, msg, {
+      maxPayloadBytes: config.maxPayloadBytes,
+      maxAgents: config.maxAgents,
+    });
     state = result.state;
     if (config.json && keepEvent(config, result.outcome)) {
       out.push(JSON.stringify(normalize(msg, result.outcome, result.lateWill)));
     }
     screen?.invalidate();
+    return result.outcome.ok ? 'accepted' : 'rejected';
   };
+  // Messages are queued per source and checked in fair time slices (src/fleet/intake.ts, issue 12).
+  const intake = new FleetIntake(check, { clock });
+  dropped = () => intake.stats().dropped;
   const subscriber = subscribe(config.subscriber, {
     clock,
-    onMessage,
+    onMessage: (msg) => intake.push(msg),
     onLink(link, change) {
-      // In the live view the broker line shows the link; elsewhere one stderr line per change.
-      if (live && tty) screen?.invalidate();
-      else if (change === 'back') println(ctx.stderr, `replug: ${link.url} connected again`);
-      else
-        println(ctx.stderr, `replug: ${link.url} ${link.detail}${config.once ? '' : '; retrying every 1s'}`);
+      // The view shows the link (agents behind a lost one become unknown); without a TTY, also one
+      // stderr line per change.
+      screen?.invalidate();
+      if (!(live && tty)) linkLine(ctx, config, link, change);
     },
   });
   links = subscriber.links;
   try {
     if (config.once) {
       await subscriber.settled(CENSUS_QUIET_MS, config.onceTimeoutMs, ctx.signal);
+      intake.drainAll();
       if (!config.json) println(ctx.stdout, frame());
       await out.flush();
-      const verdict = checkExpectations(state, config.expect);
-      for (const p of verdict.problems) println(ctx.stderr, `replug: ${p}`);
-      const unreachable = subscriber.links.filter((l) => l.state !== 'connected');
-      return verdict.ok && unreachable.length === 0 ? ExitCode.OK : ExitCode.FAILURE;
+      return verdict(ctx, config, state, subscriber.links);
     }
-    if (live) {
-      screen = new LiveScreen(ctx.stdout, clock, frame, { tty });
-      screen.start();
-    }
+    if (live) screen = new LiveScreen(ctx.stdout, clock, frame, { tty, refreshMs: 1000 });
+    screen?.start();
     await new Promise<void>((done) => {
       if (ctx.signal.aborted) done();
       else ctx.signal.addEventListener('abort', () => done(), { once: true });
@@ -201,6 +215,35 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
     await subscriber.close();
     await out.flush();
   }
+}
+
+/** One stderr line per link change (unreachable, lost, refused, back), stripped of control characters. */
+function linkLine(
+  ctx: CommandContext,
+  config: WatchConfig,
+  link: BrokerLink,
+  change: 'unreachable' | 'lost' | 'back' | 'refused',
+): void {
+  if (change === 'back') {
+    println(ctx.stderr, printable(`replug: ${link.url} connected again`));
+    return;
+  }
+  const retry = config.once || change === 'refused' ? '' : '; retrying every 1s';
+  println(ctx.stderr, printable(`replug: ${link.url} ${link.detail}${retry}`));
+}
+
+/** --once's exit code: the expectations met and every link connected and subscribed. */
+function verdict(
+  ctx: CommandContext,
+  config: WatchConfig,
+  state: FleetState,
+  links: readonly BrokerLink[],
+): number {
+  const v = checkExpectations(state, config.expect);
+  for (const p of v.problems) println(ctx.stderr, printable(`replug: ${p}`));
+  // Unreachable, lost or refused (a negative SUBACK: the census would be empty, not healthy).
+  const broken = links.filter((l) => l.state !== 'connected');
+  return v.ok && broken.length === 0 ? ExitCode.OK : ExitCode.FAILURE;
 }
 
 function linkView(links: readonly BrokerLink[]) {

@@ -3,8 +3,9 @@
  * hands them to the pure derivations in derive.ts. Every read is allowed to fail: in a container half of
  * /proc may be masked, and "could not read" is itself evidence.
  */
-import { open, readdir, readFile, readlink, stat } from 'node:fs/promises';
+import { readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { sharedUsbFs } from '../usb/bounded-io.js';
 import { deriveFacts } from './derive.js';
 import type { DoctorRoots, NetIface, OpenOutcome, RawInputs, RuntimeFacts } from './types.js';
 
@@ -20,8 +21,8 @@ export interface CollectOptions {
 /** Read-only open then close: what lsusb does too, harmless to the device. */
 export const defaultTryOpen: TryOpen = async (path) => {
   try {
-    const handle = await open(path, 'r');
-    await handle.close();
+    // Bounded, non-blocking and type-checked (issue 12): a FIFO in place of the node blocked start-up.
+    await sharedUsbFs.readNode(path, 0);
     return 'ok';
   } catch (err) {
     return (err as NodeJS.ErrnoException).code ?? 'unknown';

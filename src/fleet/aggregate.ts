@@ -5,17 +5,26 @@
  * agent therefore shows once per broker, which is also what the user asked to watch.
  *
  * For speed with 1,000 agents the returned FleetState reuses the agents Map (updated in place) instead of
- * copying it per message; each AgentState in it is a fresh immutable value. Callers treat the state as
- * owned by the reducer and read it between calls.
+ * copying it per message; each AgentState in it is a fresh immutable value (its event window aside, see
+ * events.ts). Callers treat the state as owned by the reducer and read it between calls.
+ *
+ * Bounded (issue 12): at most `maxAgents` agents (100,000 fake ids took watch from 87 to 264 MB); past it
+ * the least recently seen agent that is not online makes room, else the new id is dropped and counted
+ * (`agent-limit`). At most MAX_TARGETS target states per agent (`target-limit`).
+ *
+ * Boots (issue 10): an `online` status is the agent's word on which boot is current. One with a lower
+ * session than known is a reset of the boot counter (its state dir was wiped): the old boot's state goes,
+ * the new one is followed, counted in `resets`. A retained payload of a higher session than that online
+ * status is a leftover of the wiped incarnation and is `stale`; a live one is a newer boot.
  */
-import type { SourceCounters } from '../mqtt/payloads.js';
-import type { SourceName } from '../usb/types.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES, decodeMessage, sanitizeTopic } from './decode.js';
+import { applyEvent, type EventLike } from './events.js';
 import type { Accepted, AgentState, FleetMessage, FleetState, RejectReason } from './types.js';
 import { WARNING_REASONS } from './types.js';
 
 export const MAX_WARNINGS = 50;
-const MAX_DURATIONS = 1000;
+export const DEFAULT_MAX_AGENTS = 10_000;
+export const MAX_TARGETS = 256;
 
 export function emptyFleet(): FleetState {
   return {
@@ -31,10 +40,15 @@ export function emptyFleet(): FleetState {
         'bad-topic': 0,
         'agent-mismatch': 0,
         'target-mismatch': 0,
+        'agent-limit': 0,
+        'target-limit': 0,
         duplicate: 0,
         stale: 0,
         'unknown-event': 0,
       },
+      resets: 0,
+      seqJumps: 0,
+      evicted: 0,
     },
     warnings: [],
     version: 0,
@@ -43,6 +57,8 @@ export function emptyFleet(): FleetState {
 
 export interface ReduceOptions {
   maxPayloadBytes?: number;
+  /** Agents kept at most; DEFAULT_MAX_AGENTS by default. */
+  maxAgents?: number;
 }
 
 export interface ReduceResult {
@@ -62,20 +78,31 @@ export function reduce(state: FleetState, msg: FleetMessage, options: ReduceOpti
     return { state: reject(state, msg, decoded.reason, decoded.detail), outcome: decoded, lateWill: false };
   const value = decoded.value;
   const id = agentId(msg.broker, value.agent);
-  const before = state.agents.get(id) ?? newAgent(msg.broker, value.agent);
-  const applied = applyToAgent(before, value, msg.receivedAt);
-  if (typeof applied === 'string') {
-    const reason = applied;
-    return {
-      state: reject(state, msg, reason, ''),
-      outcome: { ok: false, reason, detail: '', agent: value.agent },
-      lateWill: false,
-    };
+  let before = state.agents.get(id);
+  if (!before) {
+    if (value.kind === 'cleared') before = newAgent(msg.broker, value.agent);
+    else if (makeRoom(state, options.maxAgents ?? DEFAULT_MAX_AGENTS))
+      before = newAgent(msg.broker, value.agent);
+    else
+      return refuse(
+        state,
+        msg,
+        'agent-limit',
+        `agent limit ${options.maxAgents ?? DEFAULT_MAX_AGENTS}`,
+        value.agent,
+      );
   }
-  if (applied === undefined) state.agents.delete(id);
-  else state.agents.set(id, applied);
+  const applied = applyToAgent(before, value, msg.receivedAt, msg.retained);
+  if (typeof applied === 'string') return refuse(state, msg, applied, '', value.agent);
+  // Re-inserted on every change, so the Map is ordered least recently seen first (for makeRoom).
+  state.agents.delete(id);
+  if (applied !== undefined) state.agents.set(id, applied);
   if (value.kind === 'cleared') state.counters.cleared++;
   else state.counters.accepted++;
+  if (applied) {
+    if (applied.resets > before.resets) state.counters.resets++;
+    if (applied.seqJumps > before.seqJumps) state.counters.seqJumps++;
+  }
   state.version++;
   const lateWill = applied !== undefined && applied.staleWills > before.staleWills;
   return { state, outcome: decoded, lateWill };
@@ -83,6 +110,43 @@ export function reduce(state: FleetState, msg: FleetMessage, options: ReduceOpti
 
 export function agentId(broker: string, agent: string): string {
   return `${broker} ${agent}`;
+}
+
+function refuse(
+  state: FleetState,
+  msg: FleetMessage,
+  reason: RejectReason,
+  detail: string,
+  agent: string,
+): ReduceResult {
+  return {
+    state: reject(state, msg, reason, detail),
+    outcome: { ok: false, reason, detail, agent },
+    lateWill: false,
+  };
+}
+
+/** How many of the least recently seen agents makeRoom looks at: O(1) per new id under a flood. */
+const EVICTION_SCAN = 64;
+
+/**
+ * True when one more agent fits: at the limit, the least recently seen agent that is not online (among
+ * the EVICTION_SCAN least recently seen) makes room; when they are all online, nothing does.
+ */
+function makeRoom(state: FleetState, max: number): boolean {
+  if (state.agents.size < max) return true;
+  let victim: AgentState | undefined;
+  let looked = 0;
+  for (const a of state.agents.values()) {
+    if (looked++ >= EVICTION_SCAN) break;
+    if (a.status?.state === 'online') continue;
+    victim = a;
+    break;
+  }
+  if (!victim) return false;
+  state.agents.delete(victim.id);
+  state.counters.evicted++;
+  return true;
 }
 
 function reject(state: FleetState, msg: FleetMessage, reason: RejectReason, detail: string): FleetState {
@@ -112,113 +176,81 @@ function newAgent(broker: string, agent: string): AgentState {
     targets: Object.create(null),
     detection: Object.create(null),
     reconnectDurations: Object.create(null),
-    lastSeq: 0,
+    resets: 0,
+    seqJumps: 0,
     lastSeen: 0,
   };
+}
+
+/** The session the agent's own `online` status names, when that is the latest word on its boot. */
+function onlineBoot(a: AgentState): number | undefined {
+  return a.status?.state === 'online' && a.status.session === a.session ? a.session : undefined;
+}
+
+/** Whether a non-status payload of `session` belongs to the agent's current boot (or a newer one). */
+function bootCheck(a: AgentState, session: number, retained: boolean): 'ok' | 'stale' {
+  if (session < a.session) return 'stale';
+  // A retained payload above what the agent's online status says is left over from before a wipe.
+  if (session > a.session && retained && onlineBoot(a) !== undefined) return 'stale';
+  return 'ok';
 }
 
 /**
  * One checked message applied to one agent: the new agent value, undefined when nothing is left of it
  * (all retained topics cleared), or the reason it was ignored.
  */
-export function applyToAgent(a: AgentState, v: Accepted, at: number): AgentState | undefined | RejectReason {
+export function applyToAgent(
+  a: AgentState,
+  v: Accepted,
+  at: number,
+  retained = true,
+): AgentState | undefined | RejectReason {
   const seen = { ...a, lastSeen: at };
   switch (v.kind) {
     case 'status': {
       const p = v.payload;
+      if (p.state === 'online' && p.session < a.session) return reset(seen, p);
       // docs/topics.md: a will (offline) from an older boot than the last online is late; ignore it.
       if (p.session < a.session && p.state === 'offline') return { ...seen, staleWills: a.staleWills + 1 };
-      if (p.session < a.session) return 'stale';
       return prune({ ...seen, status: p }, p.session);
     }
     case 'info':
     case 'devices':
     case 'health': {
-      if (v.payload.session < a.session) return 'stale';
+      if (bootCheck(a, v.payload.session, retained) === 'stale') return 'stale';
       return prune({ ...seen, [v.kind]: v.payload }, v.payload.session);
     }
     case 'target': {
-      if (v.payload.session < a.session) return 'stale';
+      if (bootCheck(a, v.payload.session, retained) === 'stale') return 'stale';
+      if (!(v.targetKey in a.targets) && Object.keys(a.targets).length >= MAX_TARGETS) return 'target-limit';
       const targets = Object.assign(Object.create(null), a.targets, { [v.targetKey]: v.payload });
       return prune({ ...seen, targets }, v.payload.session);
     }
-    case 'event':
-      return applyEvent(seen, v.payload as EventLike);
+    case 'event': {
+      // Events keep the session they were made in (a queued event sent after a restart carries its own):
+      // de-duplicated by (session, seq), never refused for being older (src/fleet/events.ts).
+      const applied = applyEvent(seen, v.payload as EventLike);
+      return applied === 'duplicate' ? 'duplicate' : applied.agent;
+    }
     case 'cleared':
       return clear(seen, v.of, v.targetKey);
   }
 }
 
-type EventLike = { type: string; seq: number; session: number; ts: number } & Record<string, unknown>;
-
-function applyEvent(a: AgentState, e: EventLike): AgentState | RejectReason {
-  // docs/topics.md: QoS 1 is at-least-once and seq is monotonic across restarts: de-duplicate by seq.
-  // A wiped state dir restarts seq at 1 under a newer session, so a higher session resets the check.
-  if (e.seq <= a.lastSeq && e.session <= a.session) return 'duplicate';
-  let next: AgentState = { ...a, lastSeq: e.seq, session: Math.max(a.session, e.session) };
-  const target = typeof e.target === 'string' ? e.target : undefined;
-  next.lastEvent = {
-    type: e.type,
-    seq: e.seq,
-    ts: e.ts,
-    ...(target ? { target } : {}),
-    summary: summarize(e),
+/** The boot counter went back: the agent's state dir was wiped. Forget the old boot, follow the new one. */
+function reset(a: AgentState, status: NonNullable<AgentState['status']>): AgentState {
+  const next: AgentState = {
+    ...a,
+    status,
+    session: status.session,
+    targets: Object.create(null),
+    resets: a.resets + 1,
   };
-  if (e.type === 'reconnect.succeeded' && target) {
-    const list = [...(a.reconnectDurations[target] ?? []), e.durationMs as number].slice(-MAX_DURATIONS);
-    next = {
-      ...next,
-      reconnectDurations: Object.assign(Object.create(null), a.reconnectDurations, { [target]: list }),
-    };
-  }
-  if (e.type === 'device.detection') next = { ...next, detection: foldDetection(a.detection, e) };
+  delete next.events;
+  delete next.info;
+  delete next.devices;
+  delete next.health;
   return next;
-}
-
-/** device.detection -> running per-source counters shaped like health.sources. */
-function foldDetection(prev: AgentState['detection'], e: EventLike): AgentState['detection'] {
-  const out: AgentState['detection'] = Object.assign(Object.create(null), prev);
-  const latency = e.latencyMs as Partial<Record<SourceName, number>>;
-  const bump = (name: SourceName, f: (c: SourceCounters) => SourceCounters) => {
-    out[name] = f(out[name] ?? { seen: 0, first: 0, missed: 0, meanLatencyMs: null, maxLatencyMs: null });
-  };
-  for (const [name, ms] of Object.entries(latency) as [SourceName, number][]) {
-    bump(name, (c) => ({
-      seen: c.seen + 1,
-      first: c.first + (name === e.first ? 1 : 0),
-      missed: c.missed,
-      meanLatencyMs: ((c.meanLatencyMs ?? 0) * c.seen + ms) / (c.seen + 1),
-      maxLatencyMs: Math.max(c.maxLatencyMs ?? 0, ms),
-    }));
-  }
-  for (const name of e.missedBy as SourceName[]) bump(name, (c) => ({ ...c, missed: c.missed + 1 }));
-  return out;
-}
-
-function summarize(e: EventLike): string {
-  const target = typeof e.target === 'string' ? ` ${e.target}` : '';
-  switch (e.type) {
-    case 'session.state':
-      return `${String(e.target)} ${String(e.previous)}→${String(e.state)}`;
-    case 'reconnect.succeeded':
-      return `reconnected${target} in ${String(e.durationMs)}ms`;
-    case 'reconnect.failed':
-      return `reconnect failed${target}: ${String((e.error as { code?: unknown }).code)}`;
-    case 'reconnect.attempt':
-      return `reconnecting${target} #${String(e.attempt)}`;
-    case 'device.added':
-    case 'device.removed': {
-      const d = e.device as { vid?: string; pid?: string; bus: number; address: number };
-      const id = d.vid && d.pid ? `${d.vid}:${d.pid}` : `${d.bus}-${d.address}`;
-      return `${e.type === 'device.added' ? 'added' : 'removed'} ${id} (${String(e.source)})`;
-    }
-    case 'device.detection':
-      return `${String(e.kind)} ${String(e.vid)}:${String(e.pid)} first by ${String(e.first)}`;
-    case 'source.status':
-      return `${String(e.source)} ${String((e.status as { state?: unknown }).state)}`;
-    default:
-      return e.type;
-  }
 }
 
 /** A newer boot makes the previous boot's retained targets meaningless (a target may be gone). */

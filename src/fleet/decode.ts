@@ -58,7 +58,7 @@ export function decodeMessage(
   }
   let verdict: ReturnType<typeof validatePayload>;
   try {
-    verdict = validatePayload(kind, json);
+    verdict = validatePayload(kind, json, { firstError: true });
   } catch (err) {
     // Deeply nested input can exhaust the validator's stack; it is still just a bad payload.
     return fail('schema', err instanceof Error ? err.message : 'validator failed');

@@ -5,7 +5,7 @@
  * screen. One row per target (an agent without targets gets one row).
  */
 import type { TargetStatePayload } from '../mqtt/payloads.js';
-import { type Cell, type Column, fitLine, layoutTable, paint, type Style } from './table.js';
+import { type Cell, type Column, fitLine, layoutTable, paint, printable, type Style } from './table.js';
 import type { AgentState, FleetState } from './types.js';
 import { WARNING_REASONS } from './types.js';
 
@@ -16,6 +16,10 @@ export interface RenderOptions {
   now: number;
   /** Brokers to list even without agents, with their link state (e.g. "unreachable: ECONNREFUSED"). */
   brokers?: readonly { url: string; state: string; ok: boolean }[];
+  /** Messages the intake dropped unread under a flood (src/fleet/intake.ts). */
+  dropped?: number;
+  /** --max-agents, named when agents were dropped or evicted for it. */
+  maxAgents?: number;
 }
 
 const COLUMNS: readonly Column[] = [
@@ -32,12 +36,25 @@ const COLUMNS: readonly Column[] = [
   { header: 'LAST EVENT', priority: 7, min: 16, max: 48 },
 ];
 
+/**
+ * What the view can say about an agent now. Its status is only as good as the link it came over: with
+ * the broker link down, an agent last seen online is `unknown`, not online and not offline (issue 12).
+ */
+type Liveness = 'online' | 'offline' | 'unknown';
+
+function livenessOf(a: AgentState, linkOk: boolean): Liveness {
+  if (!linkOk || !a.status) return 'unknown';
+  return a.status.state;
+}
+
 export function renderFrame(state: FleetState, o: RenderOptions): string {
   const agents = [...state.agents.values()];
-  const online = agents.filter((a) => a.status?.state === 'online').length;
+  const linkOk = (url: string) => o.brokers?.find((b) => b.url === url)?.ok ?? true;
+  const live = new Map(agents.map((a) => [a.id, livenessOf(a, linkOk(a.broker))]));
+  const count = (l: Liveness) => agents.filter((a) => live.get(a.id) === l).length;
   const lines = [
     paint(
-      `replug watch · ${agents.length} agents · ${online} online · ${agents.length - online} offline/unknown`,
+      `replug watch · ${agents.length} agents · ${count('online')} online · ${count('offline')} offline · ${count('unknown')} unknown`,
       'bold',
       o.color,
     ),
@@ -47,20 +64,23 @@ export function renderFrame(state: FleetState, o: RenderOptions): string {
   for (const a of agents) brokers.set(a.broker, [...(brokers.get(a.broker) ?? []), a]);
   for (const [url, list] of [...brokers].sort(([x], [y]) => (x < y ? -1 : 1))) {
     const link = o.brokers?.find((b) => b.url === url);
-    lines.push(paint(`${url}${link ? `  (${link.state})` : ''}`, link && !link.ok ? 'red' : 'cyan', o.color));
+    const heading = printable(`${url}${link ? `  (${link.state})` : ''}`);
+    lines.push(paint(heading, link && !link.ok ? 'red' : 'cyan', o.color));
     const byRuntime = new Map<string, AgentState[]>();
     for (const a of list) byRuntime.set(runtimeLabel(a), [...(byRuntime.get(runtimeLabel(a)) ?? []), a]);
     for (const [rt, group] of [...byRuntime].sort(([x], [y]) => (x < y ? -1 : 1))) {
       // Facts shared by the whole group go in its heading, so a narrow terminal still shows them.
       const facts = new Set(group.map(factsOf));
       const shared = facts.size === 1 && !facts.has('') ? ` · ${[...facts][0]}` : '';
-      lines.push(` ${paint(rt, 'bold', o.color)}${shared}`);
-      const rows = group.sort(byAttention).flatMap((a) => agentRows(a, o.now));
+      lines.push(` ${paint(printable(rt), 'bold', o.color)}${printable(shared)}`);
+      const rows = group.sort(byAttention).flatMap((a) => agentRows(a, o.now, live.get(a.id) ?? 'unknown'));
       lines.push(...layoutTable(COLUMNS, rows, o.width, o.color, 2));
     }
   }
   if (agents.length === 0) lines.push('no agents yet (waiting for retained replug/+/status)');
   lines.push(warningLine(state, o.color));
+  const limits = limitLine(state, o);
+  if (limits) lines.push(limits);
   return lines.map((l) => fitLine(l, o.width)).join('\n');
 }
 
@@ -78,7 +98,7 @@ function factsOf(a: AgentState): string {
 }
 
 export function needsAttention(a: AgentState): number {
-  if (a.status?.state !== 'online') return 0;
+  if (a.status?.state !== 'online') return 0; // offline, unknown or no status: first
   const targets = Object.values(a.targets);
   if (targets.some((t) => t.state !== 'up')) return 1;
   if (targets.some((t) => t.lastOutcome === 'failed')) return 2;
@@ -89,14 +109,19 @@ function byAttention(a: AgentState, b: AgentState): number {
   return needsAttention(a) - needsAttention(b) || (a.agent < b.agent ? -1 : a.agent > b.agent ? 1 : 0);
 }
 
-function agentRows(a: AgentState, now: number): Cell[][] {
+function agentRows(a: AgentState, now: number, liveness: Liveness): Cell[][] {
   const status = a.status;
-  const statusCell: Cell = status
-    ? {
-        text: `${status.state} s${status.session}${a.staleWills ? ` (${a.staleWills} late will)` : ''}`,
-        style: status.state === 'online' ? 'green' : 'red',
-      }
-    : { text: 'unknown', style: 'yellow' };
+  const notes = `${a.staleWills ? ` (${a.staleWills} late will)` : ''}${a.resets ? ` (boot counter reset ×${a.resets})` : ''}`;
+  const statusCell: Cell =
+    liveness === 'unknown'
+      ? {
+          text: `unknown${a.lastSeen ? ` · seen ${age(now - a.lastSeen)}` : ''}${status ? ` · was ${status.state} s${status.session}` : ''}`,
+          style: 'yellow',
+        }
+      : {
+          text: `${liveness} s${status?.session ?? a.session}${notes}`,
+          style: liveness === 'online' ? 'green' : 'red',
+        };
   const facts = factsOf(a);
   const sources = (a.info?.sources ?? [])
     .map((s) => (s.state === 'active' ? s.name : `-${s.name}`))
@@ -104,7 +129,7 @@ function agentRows(a: AgentState, now: number): Cell[][] {
   // Age first: when the column is squeezed, how recent matters more than the tail of the summary.
   const last = a.lastEvent ? `${age(now - a.lastEvent.ts)}: ${a.lastEvent.summary}` : '';
   const head: Cell[] = [
-    { text: `${status?.state === 'online' ? '●' : '○'} ${a.agent}`, style: statusCell.style },
+    { text: `${liveness === 'online' ? '●' : '○'} ${a.agent}`, style: statusCell.style },
     statusCell,
   ];
   const tail: Cell[] = [
@@ -118,19 +143,27 @@ function agentRows(a: AgentState, now: number): Cell[][] {
     return [[...head, { text: '' }, { text: '' }, { text: '' }, { text: '' }, { text: '' }, ...tail]];
   return targets.map((t, i) => [
     ...(i === 0 ? head : [{ text: '' }, { text: '' }]),
-    ...targetCells(t),
+    ...targetCells(t, liveness === 'online'),
     ...(i === 0 ? tail : []),
   ]);
 }
 
-function targetCells(t: TargetStatePayload): Cell[] {
+/**
+ * A target's session as its agent last reported it. Only an agent that is online now vouches for it: for
+ * an offline or unknown agent it is history, shown as `last: up`, never as a green "up" (issue 12).
+ */
+function targetCells(t: TargetStatePayload, current: boolean): Cell[] {
   const r = t.reconnects;
-  const style: Style = t.state === 'up' ? 'green' : t.state === 'backoff' ? 'red' : 'yellow';
+  const live: Style = t.state === 'up' ? 'green' : t.state === 'backoff' ? 'red' : 'yellow';
+  const style: Style = current ? live : 'dim';
   const rate = r.count > 0 ? `${Math.round((100 * r.ok) / r.count)}%` : '';
   const lat = r.p50Ms === null ? '' : `${fmtMs(r.p50Ms)}/${fmtMs(r.p95Ms)}`;
   return [
     { text: t.target },
-    { text: t.state + (t.lastError ? ` ${t.lastError.code.replace(/^REPLUG_/, '')}` : ''), style },
+    {
+      text: `${current ? '' : 'last: '}${t.state}${t.lastError ? ` ${t.lastError.code.replace(/^REPLUG_/, '')}` : ''}`,
+      style,
+    },
     { text: String(r.count) },
     { text: rate, style: r.failed > 0 ? 'red' : undefined },
     { text: lat },
@@ -147,6 +180,22 @@ export function age(ms: number): string {
   if (s < 60) return `${s}s ago`;
   if (s < 3600) return `${Math.floor(s / 60)}m ago`;
   return `${Math.floor(s / 3600)}h ago`;
+}
+
+/** What was dropped to stay bounded (issue 12), said so rather than silently missing. */
+function limitLine(state: FleetState, o: RenderOptions): string | undefined {
+  const c = state.counters;
+  const parts: string[] = [];
+  if (c.rejected['agent-limit'] > 0 || c.evicted > 0)
+    parts.push(
+      `agent limit ${o.maxAgents ?? '?'} (--max-agents): ${c.rejected['agent-limit']} messages of new agents dropped, ${c.evicted} agents not online forgotten`,
+    );
+  if (c.rejected['target-limit'] > 0)
+    parts.push(`${c.rejected['target-limit']} target states over 256 per agent dropped`);
+  if ((o.dropped ?? 0) > 0) parts.push(`${o.dropped} messages dropped unread under a flood`);
+  if (c.resets > 0) parts.push(`${c.resets} boot counter resets followed`);
+  if (c.seqJumps > 0) parts.push(`${c.seqJumps} events with a seq far ahead (not trusted)`);
+  return parts.length > 0 ? paint(`dropped/noted: ${parts.join(' · ')}`, 'yellow', o.color) : undefined;
 }
 
 function warningLine(state: FleetState, color: boolean): string {

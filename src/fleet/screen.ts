@@ -17,12 +17,18 @@ export interface ScreenOptions {
   tty: boolean;
   /** Frames per second at most; default 10 on a TTY, 1 otherwise. */
   fps?: number;
+  /**
+   * Redraw at least this often even without a change (ages like "seen 12s ago" move on their own); the
+   * frame is only written when it differs. Off by default.
+   */
+  refreshMs?: number;
 }
 
 export class LiveScreen {
   private last = '';
   private lastPaint = Number.NEGATIVE_INFINITY;
   private timer: TimerHandle | undefined;
+  private refresh: TimerHandle | undefined;
   private started = false;
   private readonly interval: number;
 
@@ -40,6 +46,14 @@ export class LiveScreen {
     this.started = true;
     if (this.options.tty) this.out.write(ALT_ON);
     this.paint();
+    const every = this.options.refreshMs;
+    if (every !== undefined) {
+      const tick = () => {
+        this.invalidate();
+        this.refresh = this.clock.setTimeout(tick, every);
+      };
+      this.refresh = this.clock.setTimeout(tick, every);
+    }
   }
 
   /** Something changed: paint now if the last paint is old enough, else once at the next tick. */
@@ -60,6 +74,8 @@ export class LiveScreen {
     this.started = false;
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.refresh) this.clock.clearTimeout(this.refresh);
+    this.refresh = undefined;
     if (this.options.tty) this.out.write(`${ALT_OFF}${this.produce()}\n`);
   }
 

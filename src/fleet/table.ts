@@ -21,6 +21,18 @@ export function paint(text: string, style: Style | undefined, color: boolean): s
   return color && style && text ? `${CODES[style]}${text}${RESET}` : text;
 }
 
+/**
+ * Text that came from a payload or a broker, made safe to print (issue 12): C0, DEL and C1 controls
+ * (ESC, CSI, OSC, BEL, CR, backspace) and the bidirectional overrides that can reorder what a terminal
+ * shows (Trojan Source, CVE-2021-42574) become `?`. Applied to every cell and heading the views print.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point.
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+export function printable(text: string): string {
+  return text.replace(UNSAFE, '?');
+}
+
 export interface Cell {
   text: string;
   style?: Style;
@@ -52,12 +64,14 @@ export function visibleLength(text: string): number {
 }
 
 export function layoutTable(
-  columns: readonly Column[],
-  rows: readonly Cell[][],
+  rawColumns: readonly Column[],
+  rawRows: readonly Cell[][],
   width: number,
   color: boolean,
   indent = 0,
 ): string[] {
+  const columns = rawColumns.map((c) => ({ ...c, header: printable(c.header) }));
+  const rows = rawRows.map((r) => r.map((c) => ({ ...c, text: printable(c.text) })));
   const natural = columns.map((c, i) =>
     Math.min(
       c.max ?? Number.POSITIVE_INFINITY,

@@ -16,7 +16,7 @@ import type { SourceName } from '../usb/types.js';
 /** One MQTT message as the subscriber hands it over (src/mqtt owns the shape; fleet consumes it). */
 export type { SubscribedMessage as FleetMessage } from '../mqtt/subscriber.js';
 
-/** Why a message was not applied. The first six are warnings (hostile or broken publishers). */
+/** Why a message was not applied. The first eight are warnings (hostile or broken publishers). */
 export type RejectReason =
   | 'oversized'
   | 'not-json'
@@ -24,6 +24,9 @@ export type RejectReason =
   | 'bad-topic'
   | 'agent-mismatch'
   | 'target-mismatch'
+  /** A new agent id past --max-agents, or a new target past the per-agent bound: dropped, counted. */
+  | 'agent-limit'
+  | 'target-limit'
   /** Not warnings: normal MQTT life (QoS 1 redelivery, retained state from an older boot, newer agents). */
   | 'duplicate'
   | 'stale'
@@ -36,6 +39,8 @@ export const WARNING_REASONS: readonly RejectReason[] = [
   'bad-topic',
   'agent-mismatch',
   'target-mismatch',
+  'agent-limit',
+  'target-limit',
 ];
 
 export interface FleetWarning {
@@ -53,6 +58,22 @@ export interface Counters {
   /** Retained topics cleared with an empty payload. */
   cleared: number;
   rejected: Record<RejectReason, number>;
+  /** Boot counter resets recognised (an agent's state dir wiped: online with a lower session). */
+  resets: number;
+  /** Events whose seq was far ahead of the agent's highest: shown, not trusted. */
+  seqJumps: number;
+  /** Agents removed to make room for new ones at --max-agents (the least recently seen not online). */
+  evicted: number;
+}
+
+/** The last events of one agent, for de-duplication by (session, seq) (src/fleet/events.ts). */
+export interface EventWindow {
+  seqs: Float64Array;
+  sessions: Float64Array;
+  next: number;
+  size: number;
+  /** Highest seq seen, jumps aside: only to recognise the next jump. */
+  hi: number;
 }
 
 /** Detection-source figures for one agent, from health.sources or, lacking that, device.detection events. */
@@ -86,7 +107,11 @@ export interface AgentState {
   /** durationMs of reconnect.succeeded events seen while watching, by target (CLI form), last 1000 each. */
   reconnectDurations: Readonly<Record<string, readonly number[]>>;
   lastEvent?: LastEvent;
-  lastSeq: number;
+  /** Mutable, owned by this agent's entry, made at its first event: see src/fleet/events.ts. */
+  events?: EventWindow;
+  /** Times this agent's boot counter went back (a wiped state dir), recognised from its status. */
+  resets: number;
+  seqJumps: number;
   lastSeen: number;
 }
 

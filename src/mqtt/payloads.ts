@@ -6,6 +6,7 @@
 import type { AgentEventName, AgentEvents } from '../events.js';
 import type { ReconnectStats, TargetState } from '../session/target-state.js';
 import type { SourceName, SourceStatus, UsbDevice } from '../usb/types.js';
+import * as bound from './payload-bounds.js';
 
 export interface StatusPayload {
   state: 'online' | 'offline';
@@ -106,7 +107,8 @@ export interface QueueStats {
 /** What the agent hands over for health; the publisher adds queue, broker, session and ts. */
 export interface HealthInput {
   uptimeS: number;
-  memory: { rssBytes: number; heapUsedBytes: number };
+  /** rssBytes is null when the kernel refused the read (no free fd: EMFILE). */
+  memory: { rssBytes: number | null; heapUsedBytes: number };
   sources: Partial<Record<SourceName, SourceCounters>>;
   relay?: Record<string, unknown>;
 }
@@ -137,15 +139,22 @@ export function buildStatus(
   ts: number,
   extra: { version?: string; reason?: string } = {},
 ): StatusPayload {
-  return { state, session, ts, ...defined(extra) };
+  const e = { ...extra };
+  if (e.version !== undefined) e.version = bound.text(e.version, bound.MAX_SHORT_TEXT);
+  if (e.reason !== undefined) e.reason = bound.text(e.reason);
+  return { state, session, ts, ...defined(e) };
 }
 
 export function buildDevices(devices: readonly UsbDevice[], session: number, ts: number): DevicesPayload {
-  return { devices: devices.map((d) => defined({ ...d })), count: devices.length, session, ts };
+  const list = bound.devices(devices).map((d) => defined({ ...d }));
+  return { devices: list, count: list.length, session, ts };
 }
 
 export function buildTargetState(snapshot: TargetSnapshot, session: number, ts: number): TargetStatePayload {
-  return { ...defined({ ...snapshot }), session, ts };
+  const s = { ...snapshot };
+  if (s.device) s.device = bound.device(s.device);
+  if (s.lastError) s.lastError = bound.errorInfo(s.lastError);
+  return { ...defined(s), session, ts };
 }
 
 export function buildHealth(
@@ -163,7 +172,24 @@ export function buildInfo(
   session: number,
   ts: number,
 ): InfoPayload {
-  return { ...defined({ ...info, runtime: defined({ ...info.runtime }) }), session, ts };
+  const short = (v: string) => bound.text(v, bound.MAX_SHORT_TEXT);
+  const runtime = { ...info.runtime, devfs: short(info.runtime.devfs) };
+  if (runtime.label !== undefined) runtime.label = short(runtime.label);
+  const sources = info.sources.map((src) =>
+    src.reason === undefined ? src : { ...src, reason: bound.text(src.reason) },
+  );
+  const checked = {
+    ...info,
+    version: short(info.version),
+    host: short(info.host),
+    arch: short(info.arch),
+    platform: short(info.platform),
+    node: short(info.node),
+    sources,
+    broker: { ...info.broker, url: bound.text(info.broker.url) },
+    runtime: defined(runtime),
+  };
+  return { ...defined(checked), session, ts };
 }
 
 /** Stamps a stored draft with its seq and the current session: the wire form. */
@@ -172,7 +198,7 @@ export function buildEvent(draft: EventDraft, seq: number, session: number): Eve
 }
 
 export function eventDraft<K extends EventType>(type: K, data: EventData<K>, ts: number): EventDraft {
-  return { ...defined({ ...(data as object) }), type, ts } as EventDraft;
+  return { ...defined(bound.eventFields(type, data as object)), type, ts } as EventDraft;
 }
 
 /**

@@ -47,13 +47,19 @@ export function findSchemaDir(from: string = path.dirname(fileURLToPath(import.m
   throw new Error(`replug: docs/schemas not found above ${from}; the package is incomplete`);
 }
 
-let compiled: Map<PayloadKind, ValidateFunction> | undefined;
+const compiled = new Map<boolean, Map<PayloadKind, ValidateFunction>>();
 
-function validators(): Map<PayloadKind, ValidateFunction> {
-  if (compiled) return compiled;
+/**
+ * allErrors: report every problem at once (what tests and tools want). Without it ajv stops at the first
+ * failing keyword: `replug watch` checks strangers' payloads with that, because collecting every error of
+ * a hostile 17 KB payload cost it half a millisecond, and a burst of them starved real agents (issue 12).
+ */
+function validators(allErrors: boolean): Map<PayloadKind, ValidateFunction> {
+  const cached = compiled.get(allErrors);
+  if (cached) return cached;
   const dir = findSchemaDir();
-  // strict: unknown keywords in our own schemas are bugs; allErrors: report every problem at once.
-  const ajv = new Ajv2020({ allErrors: true, strict: true, allowUnionTypes: true });
+  // strict: unknown keywords in our own schemas are bugs.
+  const ajv = new Ajv2020({ allErrors, strict: true, allowUnionTypes: true });
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.schema.json'))) {
     ajv.addSchema(JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as object);
   }
@@ -64,12 +70,16 @@ function validators(): Map<PayloadKind, ValidateFunction> {
     if (!validate) throw new Error(`replug: schema ${FILE_OF[kind]} missing from ${dir}`);
     map.set(kind, validate);
   }
-  compiled = map;
+  compiled.set(allErrors, map);
   return map;
 }
 
-export function validatePayload(kind: PayloadKind, value: unknown): ValidationResult {
-  const validate = validators().get(kind);
+export function validatePayload(
+  kind: PayloadKind,
+  value: unknown,
+  options: { firstError?: boolean } = {},
+): ValidationResult {
+  const validate = validators(!options.firstError).get(kind);
   if (!validate) return { ok: false, errors: [`unknown payload kind ${kind}`] };
   if (validate(value)) return { ok: true };
   return { ok: false, errors: (validate.errors ?? []).map(describe) };

@@ -40,7 +40,8 @@ export interface SubscriberSettings {
   reconnectPeriodMs?: number;
 }
 
-export type LinkState = 'connecting' | 'connected' | 'unreachable' | 'lost';
+/** `refused`: connected, but the broker refused the subscription (a negative SUBACK, e.g. an ACL). */
+export type LinkState = 'connecting' | 'connected' | 'unreachable' | 'lost' | 'refused';
 
 export interface BrokerLink {
   /** Without credentials: the broker's name in the store, the view and NDJSON. */
@@ -57,8 +58,8 @@ export interface BrokerLink {
 export interface SubscriberHooks {
   clock: Clock;
   onMessage(message: SubscribedMessage): void;
-  /** A link changed state in a way worth one line: unreachable, lost, or back after either. */
-  onLink(link: BrokerLink, change: 'unreachable' | 'lost' | 'back'): void;
+  /** A link changed state in a way worth one line: unreachable, lost, refused, or back after either. */
+  onLink(link: BrokerLink, change: 'unreachable' | 'lost' | 'back' | 'refused'): void;
   readFile?: (path: string) => Buffer;
 }
 
@@ -121,6 +122,40 @@ export function clientOptions(
   return Object.assign(parsed, { options });
 }
 
+/** SUBACK failure codes (3.1.1 §3.9.3: 0x80; MQTT 5 §3.9.3 reason codes). */
+const SUBACK_REASONS: Record<number, string> = {
+  128: 'unspecified error',
+  131: 'implementation specific error',
+  135: 'not authorized',
+  143: 'topic filter invalid',
+  145: 'packet identifier in use',
+  151: 'quota exceeded',
+  158: 'shared subscriptions not supported',
+  161: 'subscription identifiers not supported',
+  162: 'wildcard subscriptions not supported',
+};
+
+/** Which filters a negative SUBACK refused, as one line; undefined when there was no SUBACK. */
+export function refusedFilters(
+  filters: readonly string[],
+  packet: { granted?: unknown } | undefined,
+): { detail: string; granted: number } | undefined {
+  const codes = Array.isArray(packet?.granted) ? (packet.granted as unknown[]) : undefined;
+  if (!codes) return undefined;
+  const refused = filters
+    .map((f, i) => ({ filter: f, code: typeof codes[i] === 'number' ? (codes[i] as number) : 0x80 }))
+    .filter((x) => (x.code & 0x80) !== 0);
+  if (refused.length === 0) return undefined;
+  const parts = refused.map((r) => {
+    const why = SUBACK_REASONS[r.code] ?? 'refused';
+    return `${r.filter} (0x${r.code.toString(16)} ${why})`;
+  });
+  return {
+    detail: `subscription refused: ${parts.join(', ')}; check this user's rights on the broker`,
+    granted: filters.length - refused.length,
+  };
+}
+
 export function subscribe(s: SubscriberSettings, hooks: SubscriberHooks): FleetSubscriber {
   const targets = clientOptions(s, hooks.readFile);
   const clients: MqttClient[] = [];
@@ -137,6 +172,7 @@ export function subscribe(s: SubscriberSettings, hooks: SubscriberHooks): FleetS
       const start = hooks.clock.monotonic();
       const done = (l: BrokerLink) =>
         l.state === 'unreachable' ||
+        (l.state === 'refused' && l.subscribedAt === undefined) ||
         (l.subscribedAt !== undefined &&
           hooks.clock.monotonic() - Math.max(l.subscribedAt, l.lastMessageAt) >= quietMs);
       while (!links.every(done) && hooks.clock.monotonic() - start < maxMs && !signal?.aborted) {
@@ -175,8 +211,18 @@ function openLink(
     link.state = 'connected';
     link.detail = 'connected';
     // QoS 0: the watcher only observes; a PUBACK per message would halve throughput for nothing.
-    client.subscribe([...s.filters], { qos: 0 }, (err) => {
-      if (!err) link.subscribedAt = hooks.clock.monotonic();
+    client.subscribe([...s.filters], { qos: 0 }, (err, _subs, packet) => {
+      if (!err) {
+        link.subscribedAt = hooks.clock.monotonic();
+        return;
+      }
+      const refusal = refusedFilters(s.filters, packet);
+      // No SUBACK (the connection closed first): the close handler says so.
+      if (!refusal) return;
+      if (refusal.granted > 0) link.subscribedAt = hooks.clock.monotonic();
+      link.state = 'refused';
+      link.detail = refusal.detail;
+      hooks.onLink(link, 'refused');
     });
     if (wasDown) hooks.onLink(link, 'back');
   });

@@ -1,26 +1,29 @@
 /**
  * Reading usbfs nodes (`/dev/bus/usb/BBB/DDD`), shared by the devfs source and `replug list`.
  */
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { sharedUsbFs, type UsbFs } from './bounded-io.js';
 
 /** usbfs returns the device descriptor then every configuration descriptor; 4 KiB covers real devices. */
 export const NODE_READ_LIMIT = 4096;
 
+/** The lock key of a device instance: usbdev_open() and the sysfs strings take the same device lock. */
+export function deviceLock(bus: number, address: number): string {
+  return `usb:${bus}-${address}`;
+}
+
 /**
  * Reads the first `limit` bytes. Opening a usbfs node for reading claims nothing (usbdev_open only
- * autoresumes the device), so this is safe while another process has the device open.
+ * autoresumes the device), so this is safe while another process has the device open. Bounded
+ * (src/usb/bounded-io.ts): a FIFO or another non-node fails with ENOTNODE, a read the kernel holds
+ * longer than the bound with ETIMEDOUT, a device whose earlier read is still stuck with EBUSY.
  */
-export async function readNodeHead(path: string, limit = NODE_READ_LIMIT): Promise<Buffer> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = Buffer.alloc(limit);
-    // From the fresh descriptor's own offset (0): a plain read, not pread, so any readable file works
-    // (the tests stand a FIFO in for a node whose open waits on the device lock; pread there is ESPIPE).
-    const { bytesRead } = await fh.read(buf, 0, limit, null);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
+export function readNodeHead(
+  path: string,
+  limit = NODE_READ_LIMIT,
+  options: { fs?: UsbFs; lock?: string } = {},
+): Promise<Buffer> {
+  return (options.fs ?? sharedUsbFs).readNode(path, limit, options.lock);
 }
 
 /** Inode of a directory, or undefined when it is missing or not a directory. */

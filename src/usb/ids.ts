@@ -48,6 +48,12 @@ export function parseTargetSpec(text: string): TargetSpec | string {
     return `"${p}" in target "${text}" is not a product ID; expected 1-4 hex digits like 0001`;
   const serial = rest.join(':');
   if (rest.length > 0 && serial.length === 0) return `target "${text}" ends with ':' but has no serial`;
+  // A USB serial is a string descriptor: printable after the kernel's UTF-8 conversion, <= 126 units.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point.
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(serial))
+    return `the serial in target ${JSON.stringify(text)} has control characters; no USB serial has them`;
+  if ([...serial].length > 126)
+    return `the serial in target "${text.slice(0, 20)}…" is over 126 characters, longer than any USB serial`;
   return serial ? { vid: hex4(vid), pid: hex4(pid), serial } : { vid: hex4(vid), pid: hex4(pid) };
 }
 

@@ -7,8 +7,10 @@
  * Attributes end with "\n". A device can vanish between readdir and readFile (unplugged mid-scan): every
  * read failure means "not there (yet)", never an exception to the caller.
  */
-import { readdir, readFile, realpath, stat } from 'node:fs/promises';
+import { readdir, realpath, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { sharedUsbFs, type UsbFs, UsbFsError } from './bounded-io.js';
+import { deviceLock } from './devfs-read.js';
 import { hex4, parseHexId } from './ids.js';
 import { deviceKey, type UsbDevice } from './types.js';
 
@@ -32,14 +34,45 @@ export function devNodePath(devfsRoot: string, bus: number, address: number): st
   return join(devfsRoot, 'bus', 'usb', String(bus).padStart(3, '0'), String(address).padStart(3, '0'));
 }
 
-/** One attribute without its trailing newline; undefined when unreadable (gone, or never existed). */
-export async function readAttr(dir: string, name: string): Promise<string | undefined> {
+export interface ReadOptions {
+  /** The bounded reader (src/usb/bounded-io.ts); the process-wide one by default. */
+  fs?: UsbFs;
+}
+
+/** What reading one attribute gave: its text, nothing (gone, never existed, not a file), or "busy". */
+export type AttrRead =
+  | { kind: 'value'; text: string }
+  | { kind: 'absent' }
+  /** The read is stuck in the kernel (device lock) or refused while another is: try again later. */
+  | { kind: 'busy'; settled: Promise<void> };
+
+const utf8 = new TextDecoder('utf-8');
+
+/** One attribute without its trailing newline. `lock`: the device lock key, for attributes that take it. */
+export async function readAttrResult(
+  dir: string,
+  name: string,
+  options: ReadOptions & { lock?: string } = {},
+): Promise<AttrRead> {
   try {
-    const text = await readFile(join(dir, name), 'utf8');
-    return text.replace(/\n$/, '');
-  } catch {
-    return undefined;
+    const bytes = await (options.fs ?? sharedUsbFs).readAttr(join(dir, name), options.lock);
+    return { kind: 'value', text: utf8.decode(bytes).replace(/\n$/, '') };
+  } catch (err) {
+    if (err instanceof UsbFsError && (err.code === 'ETIMEDOUT' || err.code === 'EBUSY')) {
+      return { kind: 'busy', settled: err.settled };
+    }
+    return { kind: 'absent' };
   }
+}
+
+/** One attribute without its trailing newline; undefined when unreadable (gone, never existed, busy). */
+export async function readAttr(
+  dir: string,
+  name: string,
+  options: ReadOptions = {},
+): Promise<string | undefined> {
+  const r = await readAttrResult(dir, name, options);
+  return r.kind === 'value' ? r.text : undefined;
 }
 
 function parseDecimal(text: string | undefined): number | undefined {
@@ -51,39 +84,38 @@ function parseDecimal(text: string | undefined): number | undefined {
 export async function readInstance(
   devicesDir: string,
   name: string,
+  options: ReadOptions = {},
 ): Promise<{ bus: number; address: number } | undefined> {
   const dir = join(devicesDir, name);
-  const [busnum, devnum] = await Promise.all([readAttr(dir, 'busnum'), readAttr(dir, 'devnum')]);
+  const [busnum, devnum] = await Promise.all([
+    readAttr(dir, 'busnum', options),
+    readAttr(dir, 'devnum', options),
+  ]);
   const bus = parseDecimal(busnum);
   const address = parseDecimal(devnum);
   return bus === undefined || address === undefined ? undefined : { bus, address };
 }
 
+/** Attributes whose show() does not take the device lock: read in parallel. */
+const PLAIN = ['idVendor', 'idProduct', 'busnum', 'devnum', 'speed', 'bcdDevice', 'bDeviceClass'] as const;
+/** usb_string_attr() in drivers/usb/core/sysfs.c takes the device lock: read one at a time per device. */
+const LOCKED = ['serial', 'manufacturer', 'product'] as const;
+
 /**
- * The full identity of one entry, or undefined while it is incomplete (the kernel creates the directory
- * before its attribute files, so a scan can land in between) or after it vanished.
+ * The full identity of one entry, undefined while it is incomplete (the kernel creates the directory
+ * before its attribute files, so a scan can land in between) or after it vanished, or `busy` while the
+ * kernel holds the device lock past the read bound (a driver still probing).
  */
-export async function readSysfsDevice(
+export async function readSysfsEntry(
   devicesDir: string,
   name: string,
   devfsRoot?: string,
-): Promise<UsbDevice | undefined> {
+  options: ReadOptions = {},
+): Promise<UsbDevice | undefined | { busy: Promise<void> }> {
   const dir = join(devicesDir, name);
-  const names = [
-    'idVendor',
-    'idProduct',
-    'busnum',
-    'devnum',
-    'serial',
-    'manufacturer',
-    'product',
-    'speed',
-    'bcdDevice',
-    'bDeviceClass',
-  ] as const;
-  const values = await Promise.all(names.map((n) => readAttr(dir, n)));
-  const a = Object.fromEntries(names.map((n, i) => [n, values[i]])) as Record<
-    (typeof names)[number],
+  const values = await Promise.all(PLAIN.map((n) => readAttr(dir, n, options)));
+  const a = Object.fromEntries(PLAIN.map((n, i) => [n, values[i]])) as Record<
+    (typeof PLAIN)[number],
     string | undefined
   >;
   const vid = a.idVendor === undefined ? undefined : parseHexId(a.idVendor);
@@ -93,16 +125,30 @@ export async function readSysfsDevice(
   if (vid === undefined || pid === undefined || bus === undefined || address === undefined) return undefined;
   const device: UsbDevice = { key: '', vid: hex4(vid), pid: hex4(pid), bus, address };
   if (isDeviceEntry(name)) device.portPath = name;
-  // Empty strings happen (devices with an iSerial index whose string read failed): treat as absent.
-  if (a.serial) device.serial = a.serial;
-  if (a.manufacturer) device.manufacturer = a.manufacturer;
-  if (a.product) device.product = a.product;
+  const lock = deviceLock(bus, address);
+  for (const n of LOCKED) {
+    const r = await readAttrResult(dir, n, { ...options, lock });
+    if (r.kind === 'busy') return { busy: r.settled };
+    // Empty strings happen (devices with an iSerial index whose string read failed): treat as absent.
+    if (r.kind === 'value' && r.text) device[n] = r.text;
+  }
   if (a.speed) device.speed = a.speed.trim();
   if (a.bcdDevice) device.bcdDevice = a.bcdDevice.trim().toLowerCase();
   if (a.bDeviceClass) device.deviceClass = a.bDeviceClass.trim().toLowerCase();
   if (devfsRoot !== undefined) device.devNode = devNodePath(devfsRoot, bus, address);
   device.key = deviceKey(device);
   return device;
+}
+
+/** readSysfsEntry, with a busy entry counted as incomplete. */
+export async function readSysfsDevice(
+  devicesDir: string,
+  name: string,
+  devfsRoot?: string,
+  options: ReadOptions = {},
+): Promise<UsbDevice | undefined> {
+  const r = await readSysfsEntry(devicesDir, name, devfsRoot, options);
+  return r && 'busy' in r ? undefined : r;
 }
 
 export type SysfsListing = { bus: false; reason: string } | { bus: true; devices: UsbDevice[] };
@@ -123,7 +169,7 @@ export function noBusReason(sysfsRoot: string): string {
 /** A full listing: devices, plus root hubs when asked. Sorted by bus, then port path. */
 export async function listSysfsDevices(
   sysfsRoot: string,
-  options: { devfsRoot?: string; includeRootHubs?: boolean } = {},
+  options: { devfsRoot?: string; includeRootHubs?: boolean } & ReadOptions = {},
 ): Promise<SysfsListing> {
   const dir = sysfsDevicesDir(sysfsRoot);
   let names: string[];
@@ -133,7 +179,7 @@ export async function listSysfsDevices(
     return { bus: false, reason: noBusReason(sysfsRoot) };
   }
   const wanted = names.filter((n) => isDeviceEntry(n) || (options.includeRootHubs && isRootHubEntry(n)));
-  const read = await Promise.all(wanted.map((n) => readSysfsDevice(dir, n, options.devfsRoot)));
+  const read = await Promise.all(wanted.map((n) => readSysfsDevice(dir, n, options.devfsRoot, options)));
   const devices = read.filter((d): d is UsbDevice => d !== undefined);
   devices.sort((x, y) => x.bus - y.bus || x.address - y.address);
   return { bus: true, devices };
@@ -148,41 +194,107 @@ export function usbDevCharLink(sysfsRoot: string, bus: number, address: number):
 }
 
 /**
- * Finds the sysfs identity of bus+address (devfs enrichment). Undefined when sysfs does not have it.
- * First through the devt link (one realpath, then one parallel round of attribute reads), else by
- * scanning the bus's entries in parallel (trees without /sys/dev, like the fakes). The scan used to read
- * the entries one after the other: every read is a thread-pool round trip, and on a loaded single-CPU
- * machine (the TCG lab) those cost tens of ms each, so a bus with a hub and a few devices took seconds.
+ * Finds the sysfs identity of bus+address (devfs enrichment). First through the devt link (one realpath,
+ * then one round of attribute reads); trees without /sys/dev (the fakes, some containers) fall back to an
+ * index of the bus entries. The index is shared by every lookup and rebuilt at most once behind the scan
+ * in flight: one scan per lookup of 2,000 new nodes was 2,000 x 2,000 reads at once (issue 12).
  */
+export class SysfsIndex {
+  private byInstance = new Map<string, string>();
+  private running: Promise<void> | undefined;
+  private next: Promise<void> | undefined;
+
+  constructor(
+    private readonly sysfsRoot: string,
+    private readonly options: ReadOptions = {},
+  ) {}
+
+  /** The device, undefined when sysfs does not have it, or `busy` while its strings are stuck. */
+  async find(
+    bus: number,
+    address: number,
+    devfsRoot?: string,
+  ): Promise<UsbDevice | undefined | { busy: Promise<void> }> {
+    const viaLink = await this.viaLink(bus, address, devfsRoot);
+    if (viaLink !== undefined) return viaLink;
+    const dir = sysfsDevicesDir(this.sysfsRoot);
+    const id = `${bus}-${address}`;
+    for (let round = 0; round < 2; round++) {
+      const name = this.byInstance.get(id);
+      if (name !== undefined) {
+        const r = await readSysfsEntry(dir, name, devfsRoot, this.options);
+        if (r && 'busy' in r) return r;
+        if (r && r.bus === bus && r.address === address) return r;
+      }
+      if (round === 0) await this.freshScan();
+    }
+    return undefined;
+  }
+
+  /** Forgets what the index knew (the source stopped). */
+  clear(): void {
+    this.byInstance = new Map();
+  }
+
+  private async viaLink(
+    bus: number,
+    address: number,
+    devfsRoot: string | undefined,
+  ): Promise<UsbDevice | { busy: Promise<void> } | undefined> {
+    let target: string;
+    try {
+      target = await realpath(usbDevCharLink(this.sysfsRoot, bus, address));
+    } catch {
+      return undefined;
+    }
+    const name = basename(target);
+    if (!isDeviceEntry(name)) return undefined;
+    const r = await readSysfsEntry(dirname(target), name, devfsRoot, this.options);
+    if (r && 'busy' in r) return r;
+    return r && r.bus === bus && r.address === address ? r : undefined;
+  }
+
+  /** A scan that starts after this call: joins the next one when a scan is already listing. */
+  private freshScan(): Promise<void> {
+    if (!this.running) {
+      this.running = this.scan().finally(() => {
+        this.running = undefined;
+      });
+      return this.running;
+    }
+    this.next ??= this.running.then(() => {
+      this.next = undefined;
+      return this.freshScan();
+    });
+    return this.next;
+  }
+
+  private async scan(): Promise<void> {
+    const dir = sysfsDevicesDir(this.sysfsRoot);
+    let names: string[];
+    try {
+      names = (await readdir(dir)).filter(isDeviceEntry);
+    } catch {
+      this.byInstance = new Map();
+      return;
+    }
+    const instances = await Promise.all(names.map((name) => readInstance(dir, name, this.options)));
+    const map = new Map<string, string>();
+    names.forEach((name, i) => {
+      const inst = instances[i];
+      if (inst) map.set(`${inst.bus}-${inst.address}`, name);
+    });
+    this.byInstance = map;
+  }
+}
+
+/** One lookup without a shared index (tests, one-off callers). */
 export async function findSysfsDevice(
   sysfsRoot: string,
   bus: number,
   address: number,
   devfsRoot?: string,
 ): Promise<UsbDevice | undefined> {
-  let target: string | undefined;
-  try {
-    target = await realpath(usbDevCharLink(sysfsRoot, bus, address));
-  } catch {
-    target = undefined;
-  }
-  if (target !== undefined) {
-    const name = basename(target);
-    if (isDeviceEntry(name)) {
-      const device = await readSysfsDevice(dirname(target), name, devfsRoot);
-      if (device && device.bus === bus && device.address === address) return device;
-    }
-  }
-  const dir = sysfsDevicesDir(sysfsRoot);
-  let names: string[];
-  try {
-    names = (await readdir(dir)).filter(isDeviceEntry);
-  } catch {
-    return undefined;
-  }
-  // Only entries on this bus can match: the port path starts with `<bus>-`.
-  const candidates = names.filter((n) => n.startsWith(`${bus}-`));
-  const instances = await Promise.all(candidates.map((name) => readInstance(dir, name)));
-  const match = candidates.find((_, i) => instances[i]?.bus === bus && instances[i]?.address === address);
-  return match === undefined ? undefined : readSysfsDevice(dir, match, devfsRoot);
+  const r = await new SysfsIndex(sysfsRoot).find(bus, address, devfsRoot);
+  return r && 'busy' in r ? undefined : r;
 }

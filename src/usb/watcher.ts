@@ -22,6 +22,7 @@ import {
   type SourceStatus,
   type UsbDevice,
 } from './types.js';
+import { inBounds, type ValueNote, ValueNotes } from './value-notes.js';
 import { merge, SourceCounters, type SourceStats } from './watcher-stats.js';
 
 export type { SourceStats };
@@ -40,7 +41,14 @@ export interface WatcherOptions {
   settleMs?: number;
   /** Called when a listener of ours throws: a broken listener must not break a source's loop. */
   onListenerError?: (err: unknown) => void;
+  /**
+   * Called once per device instance whose values were out of bounds (src/usb/bounds.ts): what was cut,
+   * or why the device was ignored. Everything the watcher emits is bounded already.
+   */
+  onValueCut?: (note: ValueNote) => void;
 }
+
+export type { ValueNote };
 
 interface Sighting {
   first: SourceName;
@@ -67,6 +75,7 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
   private readonly clock: Clock;
   private readonly settleMs: number;
   private readonly onListenerError: (err: unknown) => void;
+  private readonly values: ValueNotes;
   private readonly instances = new Map<string, Instance>();
   /** Removals inside their settle window, by instance id, with the generation they ended. */
   private readonly removals = new Map<
@@ -88,6 +97,7 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     this.clock = options.clock ?? systemClock;
     this.settleMs = options.settleMs ?? 3000;
     this.onListenerError = options.onListenerError ?? (() => {});
+    this.values = new ValueNotes(options.onValueCut ?? (() => {}), this.onListenerError);
     for (const s of this.sources) {
       this.claims.set(s.name, new Map());
       this.status.set(s.name, { state: 'starting' });
@@ -134,6 +144,38 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     return [...this.instances.values()]
       .map((i) => ({ ...i.device }))
       .sort((a, b) => a.bus - b.bus || a.address - b.address);
+  }
+
+  /**
+   * Calls `listener` after the device list changed. Up to `exactUpTo` devices, on every change (an
+   * observer sees each plug and unplug: issue 10). Above that, at most once per `intervalMs` with the
+   * last state (trailing): a source listing 2,000 devices one by one made the agent publish the full list
+   * 2,000 times, 800 MB of JSON (issue 12). Returns the function that removes the listener (its owner
+   * calls it on stop).
+   */
+  onDevicesChanged(listener: () => void, options: { intervalMs: number; exactUpTo: number }): () => void {
+    let timer: TimerHandle | undefined;
+    const fire = () => {
+      timer = undefined;
+      try {
+        listener();
+      } catch (err) {
+        this.onListenerError(err);
+      }
+    };
+    const changed = () => {
+      if (timer !== undefined) return; // a trailing call is due: it sees this change too
+      if (this.instances.size <= options.exactUpTo) fire();
+      else timer = this.clock.setTimeout(fire, options.intervalMs);
+    };
+    this.on('device.added', changed);
+    this.on('device.removed', changed);
+    return () => {
+      this.off('device.added', changed);
+      this.off('device.removed', changed);
+      if (timer !== undefined) this.clock.clearTimeout(timer);
+      timer = undefined;
+    };
   }
 
   /** Per-source counters for the health topic. */
@@ -188,8 +230,12 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
 
   private onSourceEvent(ev: SourceEvent): void {
     if (!this.running) return;
-    if (ev.type === 'added') this.onAdded(ev.source, ev.at, ev.device);
-    else this.onRemoved(ev.source, ev.at, ev.device);
+    if (ev.type === 'added') {
+      const device = this.values.check(ev.source, ev.device);
+      if (device) this.onAdded(ev.source, ev.at, device);
+    } else if (inBounds(ev.device)) {
+      this.onRemoved(ev.source, ev.at, ev.device); // out of bounds was never added: nothing to remove
+    }
   }
 
   private onAdded(source: SourceName, at: number, device: UsbDevice): void {

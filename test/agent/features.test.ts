@@ -125,7 +125,8 @@ describe('the agent as a list of features', () => {
 
   it('no agent timer dies of an exception: health comes back once memoryUsage works again (issue 12)', async () => {
     // EMFILE inside process.memoryUsage() (it reads /proc/self/statm through an fd) used to end the
-    // health timer for good, and at start it failed the whole agent.
+    // health timer for good, and at start it failed the whole agent. The health input no longer throws
+    // for it (rssBytes null, src/agent/health.ts); the timer must also survive a tick that does throw.
     let failing = true;
     const real = process.memoryUsage.bind(process);
     vi.spyOn(process, 'memoryUsage').mockImplementation((() => {
@@ -137,11 +138,24 @@ describe('the agent as a list of features', () => {
     }) as typeof process.memoryUsage);
     const agent = await start(['--broker-port', '0', '--health-interval', '1000']);
     const { got } = await subscribe(agent.brokerUrl, 'replug/feat-pi/health');
+    const setHealth = agent.publisher.setHealth.bind(agent.publisher);
+    let throwing = true;
+    vi.spyOn(agent.publisher, 'setHealth').mockImplementation((h) => {
+      if (throwing) throw new Error('a tick that throws');
+      setHealth(h);
+    });
     await sleep(2300); // two ticks fail
+    throwing = false;
+    await until(
+      'health while memoryUsage fails',
+      () => got.find((m) => (m.json?.memory as { rssBytes?: unknown } | undefined)?.rssBytes === null),
+      5000,
+    );
     failing = false;
     await until(
       'a health payload once memoryUsage works again',
-      () => got.find((m) => m.json?.uptimeS !== undefined),
+      () =>
+        got.find((m) => typeof (m.json?.memory as { rssBytes?: unknown } | undefined)?.rssBytes === 'number'),
       5000,
     );
     expect(lines.filter((l) => /the health report failed/.test(l.msg))).toHaveLength(1);

@@ -62,7 +62,7 @@ const render = (width: number) =>
 describe('renderFrame', () => {
   it('at 120 columns: groups by broker then runtime, problems first, every column present', () => {
     const lines = render(120);
-    expect(lines[0]).toBe('replug watch · 3 agents · 2 online · 1 offline/unknown');
+    expect(lines[0]).toBe('replug watch · 3 agents · 2 online · 1 offline · 0 unknown');
     const at = (text: string) => lines.findIndex((l) => l.includes(text));
     expect(at('mqtt://a:1883')).toBeLessThan(at('mqtt://b:1883'));
     expect(at('mqtt://c:1  (unreachable: ECONNREFUSED)')).toBeGreaterThan(0);

@@ -14,15 +14,20 @@
  * device lock, which the kernel holds while it probes drivers, and on a loaded single-CPU machine every
  * fs call is a thread-pool round trip of tens of ms. Waiting for every new node before reporting any (and
  * before the next reconcile could start) held devices back by seconds in the TCG lab.
+ *
+ * Reads are bounded (src/usb/bounded-io.ts, issue 12): something that is not a usbfs node (a FIFO) is
+ * unreadable at once; a read the kernel holds past the bound is "busy" and read again when the kernel lets
+ * go; stop() returns within `stopTimeoutMs` whatever is still in flight, dropping its results.
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, errnoOf } from '../../errors.js';
 import { type Clock, sleep, systemClock } from '../../util/clock.js';
+import { sharedUsbFs, type UsbFs, UsbFsError, within } from '../bounded-io.js';
 import { deviceFromDescriptor, parseDeviceDescriptor } from '../descriptor.js';
-import { dirInode, parseNodeName, readNodeHead } from '../devfs-read.js';
-import { devNodePath, findSysfsDevice } from '../sysfs-read.js';
+import { deviceLock, dirInode, NODE_READ_LIMIT, parseNodeName, readNodeHead } from '../devfs-read.js';
+import { devNodePath, SysfsIndex } from '../sysfs-read.js';
 import {
   type DeviceSource,
   deviceKey,
@@ -41,9 +46,18 @@ export interface DevfsSourceOptions {
    * owner/mode, and a node can be empty for an instant on fake trees: retry briefly before giving up.
    */
   readRetryDelaysMs?: number[];
+  /** The bounded reader; the process-wide one by default. */
+  fs?: UsbFs;
+  /** stop() waits at most this long for reads in flight; 1000 ms by default. */
+  stopTimeoutMs?: number;
 }
 
-type NodeRead = { kind: 'ok'; device: UsbDevice } | { kind: 'gone' } | { kind: 'failed'; reason: string };
+type NodeRead =
+  | { kind: 'ok'; device: UsbDevice }
+  | { kind: 'gone' }
+  | { kind: 'failed'; reason: string }
+  /** The kernel holds the read (device lock): read again once `settled`. */
+  | { kind: 'busy'; settled: Promise<void> };
 
 const THREE_DIGITS = /^\d{3}$/;
 
@@ -58,6 +72,8 @@ export class DevfsSource implements DeviceSource {
   readonly name = 'devfs' as const;
   private readonly options: DevfsSourceOptions;
   private readonly clock: Clock;
+  private readonly fs: UsbFs;
+  private readonly index: SysfsIndex | undefined;
   private readonly busRoot: string;
   private listener: SourceListener | undefined;
   private abort: AbortController | undefined;
@@ -77,7 +93,10 @@ export class DevfsSource implements DeviceSource {
   constructor(options: DevfsSourceOptions) {
     this.options = options;
     this.clock = options.clock ?? systemClock;
+    this.fs = options.fs ?? sharedUsbFs;
     this.busRoot = join(options.devfsRoot, 'bus', 'usb');
+    this.index =
+      options.sysfsRoot === undefined ? undefined : new SysfsIndex(options.sysfsRoot, { fs: this.fs });
   }
 
   async start(listener: SourceListener): Promise<void> {
@@ -90,16 +109,22 @@ export class DevfsSource implements DeviceSource {
     await this.settleReads(); // devices present at start are reported before start() resolves
   }
 
+  /** Returns within stopTimeoutMs: reads the kernel still holds are abandoned, their results dropped. */
   async stop(): Promise<void> {
     this.listener = undefined;
     this.abort?.abort();
     for (const path of [...this.watchers.keys()]) this.unwatch(path);
-    await this.running;
-    await this.settleReads();
+    const settle = (async () => {
+      await this.running;
+      await this.settleReads();
+    })();
+    await within(this.clock, settle, this.options.stopTimeoutMs ?? 1000);
     for (const path of [...this.watchers.keys()]) this.unwatch(path); // a reconcile may have raced us
     this.known.clear();
     this.listed.clear();
     this.unreadable.clear();
+    this.reading.clear();
+    this.index?.clear();
     this.lastStatus = undefined;
   }
 
@@ -172,11 +197,21 @@ export class DevfsSource implements DeviceSource {
   /** Reads one new node and reports it when done, without holding up other nodes or the next reconcile. */
   private startRead(name: string): void {
     const delays = this.options.readRetryDelaysMs ?? [2, 5, 10, 20, 40, 80];
-    const done = (async () => {
+    const done: Promise<void> = (async () => {
       const read = await this.readNode(name, delays);
       // Gone from the listing meanwhile (unplugged mid-read), or stopped: nothing to report.
       if (!this.listener || !this.listed.has(name) || this.known.has(name)) return;
       if (read.kind === 'failed') this.unreadable.set(name, read.reason);
+      if (read.kind === 'busy') {
+        // Not unreadable: slow. Read it again once the kernel returns the stuck read.
+        this.unreadable.set(name, 'busy: the kernel holds the device lock');
+        const listener = this.listener;
+        void read.settled.then(() => {
+          if (this.listener !== listener || this.unreadable.get(name)?.startsWith('busy') !== true) return;
+          this.unreadable.delete(name);
+          this.requestReconcile();
+        });
+      }
       if (read.kind !== 'ok') return;
       this.known.set(name, read.device);
       const at = this.clock.monotonic();
@@ -186,7 +221,7 @@ export class DevfsSource implements DeviceSource {
         // readNode turns fs errors into results; a throwing listener is the watcher's to report.
       })
       .finally(() => {
-        this.reading.delete(name);
+        if (this.reading.get(name) === done) this.reading.delete(name);
       });
     this.reading.set(name, done);
   }
@@ -241,9 +276,16 @@ export class DevfsSource implements DeviceSource {
       }
       let data: Buffer;
       try {
-        data = await readNodeHead(path);
+        data = await readNodeHead(path, NODE_READ_LIMIT, { fs: this.fs, lock: deviceLock(bus, address) });
       } catch (err) {
         if (errnoOf(err) === 'ENOENT') return { kind: 'gone' };
+        if (err instanceof UsbFsError && (err.code === 'ETIMEDOUT' || err.code === 'EBUSY')) {
+          return { kind: 'busy', settled: err.settled };
+        }
+        if (err instanceof UsbFsError) {
+          reason = err.message; // not a usbfs node (a FIFO, say): retrying cannot help
+          break;
+        }
         reason = `cannot read ${path}: ${errnoOf(err) ?? String(err)}`;
         continue;
       }
@@ -263,10 +305,11 @@ export class DevfsSource implements DeviceSource {
   }
 
   private async lookupSysfs(bus: number, address: number): Promise<UsbDevice | undefined> {
-    const { sysfsRoot, devfsRoot } = this.options;
-    if (sysfsRoot === undefined) return undefined;
+    if (this.index === undefined) return undefined;
     try {
-      return await findSysfsDevice(sysfsRoot, bus, address, devfsRoot);
+      const found = await this.index.find(bus, address, this.options.devfsRoot);
+      // Strings stuck behind the device lock: report what the descriptor says; sysfs catches up later.
+      return found && 'busy' in found ? undefined : found;
     } catch {
       return undefined;
     }

@@ -8,6 +8,7 @@
 import { readdir } from 'node:fs/promises';
 import { ErrorCodes } from '../../errors.js';
 import { type Clock, systemClock, type TimerHandle } from '../../util/clock.js';
+import { sharedUsbFs, type UsbFs, within } from '../bounded-io.js';
 import {
   hasUsbBus,
   isDeviceEntry,
@@ -25,6 +26,10 @@ export interface SysfsSourceOptions {
   /** Rescan period; 1000 ms by default. */
   intervalMs?: number;
   clock?: Clock;
+  /** The bounded reader (src/usb/bounded-io.ts); the process-wide one by default. */
+  fs?: UsbFs;
+  /** stop() waits at most this long for a scan in flight; 1000 ms by default. */
+  stopTimeoutMs?: number;
 }
 
 interface Known {
@@ -36,9 +41,11 @@ export class SysfsSource implements DeviceSource {
   private readonly options: SysfsSourceOptions;
   private readonly clock: Clock;
   private readonly intervalMs: number;
+  private readonly read: { fs: UsbFs };
   private listener: SourceListener | undefined;
   private timer: TimerHandle | undefined;
   private scanning: Promise<void> | undefined;
+  private nextScan: Promise<void> | undefined;
   /** By sysfs entry name (port path). */
   private known = new Map<string, Known>();
   private lastStatus: SourceStatus['state'] | undefined;
@@ -47,6 +54,7 @@ export class SysfsSource implements DeviceSource {
     this.options = options;
     this.clock = options.clock ?? systemClock;
     this.intervalMs = options.intervalMs ?? 1000;
+    this.read = { fs: options.fs ?? sharedUsbFs };
   }
 
   async start(listener: SourceListener): Promise<void> {
@@ -62,7 +70,12 @@ export class SysfsSource implements DeviceSource {
     this.listener = undefined;
     if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
-    await this.scanning;
+    // Bounded (issue 12): a scan whose reads the kernel holds is abandoned; it reports nothing after this.
+    await within(
+      this.clock,
+      this.nextScan ?? this.scanning ?? Promise.resolve(),
+      this.options.stopTimeoutMs ?? 1000,
+    );
     if (wasRunning) this.known.clear();
     this.lastStatus = undefined;
   }
@@ -75,11 +88,17 @@ export class SysfsSource implements DeviceSource {
     } catch {
       return [];
     }
-    const devices = await Promise.all(names.map((n) => readSysfsDevice(dir, n, this.options.devfsRoot)));
+    const devices = await Promise.all(
+      names.map((n) => readSysfsDevice(dir, n, this.options.devfsRoot, this.read)),
+    );
     return devices.filter((d): d is UsbDevice => d !== undefined);
   }
 
-  /** One scan now (also what the periodic timer runs). Scans never overlap. */
+  /**
+   * A scan that starts after this call (also what the periodic timer runs). Scans never overlap: while one
+   * runs, callers share the next one. Joining the scan in flight instead could return a scan that listed
+   * the tree before the caller changed it (a race seen in the no-bus test under load).
+   */
   scanNow(): Promise<void> {
     if (!this.scanning) {
       this.scanning = this.scan()
@@ -89,8 +108,13 @@ export class SysfsSource implements DeviceSource {
         .finally(() => {
           this.scanning = undefined;
         });
+      return this.scanning;
     }
-    return this.scanning;
+    this.nextScan ??= this.scanning.then(() => {
+      this.nextScan = undefined;
+      return this.scanNow();
+    });
+    return this.nextScan;
   }
 
   private schedule(): void {
@@ -134,7 +158,7 @@ export class SysfsSource implements DeviceSource {
           fresh.push(name);
           return;
         }
-        const inst = await readInstance(dir, name);
+        const inst = await readInstance(dir, name, this.read);
         if (!inst) return; // vanished mid-scan: removed below
         if (inst.bus === prev.device.bus && inst.address === prev.device.address) seen.add(name);
         else fresh.push(name); // replugged between scans: the old instance is removed, the new one added
@@ -142,7 +166,7 @@ export class SysfsSource implements DeviceSource {
     );
     if (!this.listener) return;
     this.emitRemovals(seen, at);
-    const added = await Promise.all(fresh.map((n) => readSysfsDevice(dir, n, devfsRoot)));
+    const added = await Promise.all(fresh.map((n) => readSysfsDevice(dir, n, devfsRoot, this.read)));
     if (!this.listener) return;
     const ordered = added
       .filter((d): d is UsbDevice => d !== undefined)

@@ -11,6 +11,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCodes, errnoOf, isReplugError } from '../../errors.js';
 import { type Clock, systemClock } from '../../util/clock.js';
+import { within } from '../bounded-io.js';
+import { deviceLock } from '../devfs-read.js';
 import {
   type KernelUevent,
   parseKernelUevent,
@@ -18,6 +20,7 @@ import {
   usbIdentity,
 } from '../kernel/uevent.js';
 import { GROUP_KERNEL, type NetlinkSocket, type NetlinkSocketFactory, openUeventSocket } from '../netlink.js';
+import { readAttrResult } from '../sysfs-read.js';
 import {
   type DeviceSource,
   deviceKey,
@@ -47,13 +50,11 @@ export async function ueventBlockedReason(procRoot = '/proc'): Promise<string | 
   return 'this process runs in a user namespace (rootless container or userns-remap): the kernel sends uevents only to network namespaces of the initial user namespace';
 }
 
-async function readAttr(dir: string, name: string): Promise<string | undefined> {
-  try {
-    const v = (await readFile(join(dir, name), 'utf8')).trim();
-    return v.length > 0 ? v : undefined;
-  } catch {
-    return undefined;
-  }
+/** A string attribute through the bounded reader (issue 12): never blocks on a FIFO or a held lock. */
+async function readAttr(dir: string, name: string, lock: string): Promise<string | undefined> {
+  const r = await readAttrResult(dir, name, { lock });
+  const v = r.kind === 'value' ? r.text.trim() : '';
+  return v.length > 0 ? v : undefined;
 }
 
 export interface UeventSourceOptions {
@@ -132,7 +133,8 @@ export class UeventSource implements DeviceSource {
     for (const off of this.unsubscribe.splice(0)) off();
     this.socket?.close();
     this.socket = undefined;
-    await this.queue;
+    // Bounded (issue 12): an add still reading sysfs strings is abandoned after a second.
+    await within(systemClock, this.queue, 1000);
   }
 
   /** The devices this source saw added (and not removed) since start: uevents carry no listing. */
@@ -176,8 +178,9 @@ export class UeventSource implements DeviceSource {
     if (ev.action === 'add') {
       // The strings are sysfs attributes, not uevent fields; on remove the directory is already gone.
       const dir = join(this.sysfsRoot, ev.devpath);
+      const lock = deviceLock(id.bus, id.address);
       const [serial, manufacturer, product, speed] = await Promise.all(
-        ['serial', 'manufacturer', 'product', 'speed'].map((n) => readAttr(dir, n)),
+        ['serial', 'manufacturer', 'product', 'speed'].map((n) => readAttr(dir, n, lock)),
       );
       if (serial) device.serial = serial;
       if (manufacturer) device.manufacturer = manufacturer;

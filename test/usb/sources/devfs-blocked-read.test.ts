@@ -1,50 +1,106 @@
 /**
  * On a real kernel reading a new usbfs node can wait: usbdev_open() takes the device lock, which the
- * kernel holds while it probes drivers, and sysfs string attributes take it too. A FIFO as the node
- * reproduces that on a fake tree: open(O_RDONLY) blocks (in a thread-pool thread) until a writer comes.
+ * kernel holds while it probes drivers, and sysfs string attributes take it too. A fake tree cannot make
+ * open() wait that way (a FIFO is rejected as not a node, see test/hostile/fifo.test.ts), so these tests
+ * stand in the kernel: the bounded reader's open() for one node waits until the test releases it.
  */
-import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, symlinkSync, writeSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
+import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type FsOps, UsbFs } from '../../../src/usb/bounded-io.js';
 import { DevfsSource } from '../../../src/usb/sources/devfs.js';
 import { findSysfsDevice, usbDevCharLink } from '../../../src/usb/sysfs-read.js';
-import { encodeDescriptors, FakeUsbTree } from '../../fakes/usb-tree.js';
+import { FakeUsbTree } from '../../fakes/usb-tree.js';
 import { Recorder } from '../recorder.js';
 
-describe('DevfsSource with a node whose read blocks', () => {
+/** Real fs calls, except that open() of `held` waits until release() (a kernel holding the device lock). */
+function heldOpen(held: string) {
+  let release = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let waiting = 0;
+  const ops: FsOps = {
+    stat,
+    open: async (path, flags) => {
+      if (path === held) {
+        waiting++;
+        await gate;
+      }
+      return open(path, flags);
+    },
+  };
+  return { ops, release: () => release(), waiting: () => waiting };
+}
+
+describe('DevfsSource with a node whose open waits on the device lock', () => {
   let tree: FakeUsbTree | undefined;
   let source: DevfsSource | undefined;
-  let release: (() => void) | undefined;
   afterEach(async () => {
-    release?.();
     await source?.stop();
     await tree?.cleanup();
     source = undefined;
     tree = undefined;
-    release = undefined;
   });
 
   it('reports other new devices while one read waits, and the waiting one when it completes', async () => {
     tree = await FakeUsbTree.create();
-    source = new DevfsSource({ devfsRoot: tree.devfsRoot, sysfsRoot: tree.sysfsRoot });
+    const held = heldOpen(tree.nodePath(1, 50));
+    const fs = new UsbFs({ ops: held.ops, timeoutMs: 10_000 });
+    source = new DevfsSource({ devfsRoot: tree.devfsRoot, sysfsRoot: tree.sysfsRoot, fs });
     const rec = new Recorder();
     await source.start(rec);
-    const blocked = tree.nodePath(1, 50);
-    execFileSync('mkfifo', [blocked]);
-    release = () => {
-      release = undefined;
-      const fd = openSync(blocked, 'w'); // the source's open is waiting: this does not block
-      writeSync(fd, encodeDescriptors({ vid: 0xbeef, pid: 0x0050 }));
-      closeSync(fd);
-    };
-    await new Promise((r) => setTimeout(r, 50)); // the FIFO's read is in flight now
+    await tree.plug({ vid: 0xbeef, pid: 0x0050, address: 50, portPath: '1-5' });
+    await rec.waitFor(() => held.waiting() > 0, 3000, 'the read of 001/050 to wait');
     const other = await tree.plug({ vid: 0x1209, pid: 0x0002, serial: 'OTHER' });
-    await rec.waitFor(() => rec.events.length === 1, 3000, 'the other device while the FIFO read waits');
+    await rec.waitFor(() => rec.events.length === 1, 3000, 'the other device while the read waits');
     expect(rec.events[0]?.device).toMatchObject({ address: other.address, serial: 'OTHER' });
-    release();
-    await rec.waitFor(() => rec.events.length === 2, 3000, 'the blocked device once readable');
+    held.release();
+    await rec.waitFor(() => rec.events.length === 2, 3000, 'the held device once readable');
     expect(rec.events[1]?.device).toMatchObject({ vid: 'beef', pid: '0050', address: 50 });
+  });
+
+  it('a read past its bound is busy, not unreadable: it is read again when the kernel lets go', async () => {
+    tree = await FakeUsbTree.create();
+    const held = heldOpen(tree.nodePath(1, 50));
+    const fs = new UsbFs({ ops: held.ops, timeoutMs: 100 });
+    source = new DevfsSource({ devfsRoot: tree.devfsRoot, sysfsRoot: tree.sysfsRoot, fs });
+    const rec = new Recorder();
+    await source.start(rec);
+    await tree.plug({ vid: 0xbeef, pid: 0x0050, address: 50, portPath: '1-5' });
+    await rec.waitFor(() => source?.unreadable.get('001/050')?.startsWith('busy') === true, 3000, 'busy');
+    expect(fs.stats()).toMatchObject({ stuck: 1, timeouts: 1 });
+    expect(rec.events).toHaveLength(0);
+    held.release();
+    await rec.waitFor(() => rec.events.length === 1, 3000, 'the device after the kernel returned');
+    expect(rec.events[0]?.device).toMatchObject({ vid: 'beef', address: 50 });
+    expect(fs.stats().stuck).toBe(0);
+  });
+
+  it('stop() returns within its bound while a read is held, and reports nothing after', async () => {
+    tree = await FakeUsbTree.create();
+    const held = heldOpen(tree.nodePath(1, 50));
+    const fs = new UsbFs({ ops: held.ops, timeoutMs: 60_000 });
+    source = new DevfsSource({
+      devfsRoot: tree.devfsRoot,
+      sysfsRoot: tree.sysfsRoot,
+      fs,
+      stopTimeoutMs: 200,
+    });
+    const rec = new Recorder();
+    await source.start(rec);
+    await tree.plug({ vid: 0xbeef, pid: 0x0050, address: 50, portPath: '1-5' });
+    await rec.waitFor(() => held.waiting() > 0, 3000, 'the read to wait');
+    const started = Date.now();
+    await source.stop();
+    // The bound is 200 ms; anything under several seconds proves stop() did not wait for the kernel.
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(source.watchCount).toBe(0);
+    held.release();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(rec.events).toHaveLength(0);
+    source = undefined;
   });
 });
 

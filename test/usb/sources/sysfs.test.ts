@@ -97,3 +97,94 @@ describe('SysfsSource (fake tree, fake clock driving the rescan)', () => {
     expect(clock.pendingCount).toBe(0);
   });
 });
+
+describe('SysfsSource with a string attribute whose read the kernel holds (issue 12)', () => {
+  it('reports the device once the lock is released, and stop() returns within its bound meanwhile', async () => {
+    const { open, stat } = await import('node:fs/promises');
+    const { UsbFs } = await import('../../../src/usb/bounded-io.js');
+    const tree = await FakeUsbTree.create();
+    try {
+      const d = await tree.plug({ vid: 0x1209, pid: 1, serial: 'HELD', portPath: '1-3' });
+      let release = () => {};
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      let held = 0;
+      const fs = new UsbFs({
+        timeoutMs: 100,
+        ops: {
+          stat,
+          open: async (path, flags) => {
+            if (path.endsWith('1-3/serial')) {
+              held++;
+              await gate;
+            }
+            return open(path, flags);
+          },
+        },
+      });
+      const clock = new FakeClock();
+      const source = new SysfsSource({ sysfsRoot: tree.sysfsRoot, clock, fs, stopTimeoutMs: 200 });
+      const rec = new Recorder();
+      // start() waits for the first scan: the held serial times out (busy), so the entry waits a scan.
+      await source.start(rec);
+      expect(held).toBe(1);
+      expect(rec.events).toHaveLength(0);
+      release();
+      await rec.waitFor(() => fs.stats().stuck === 0, 3000, 'the held read to return');
+      await clock.advance(1000);
+      await rec.waitFor(() => rec.events.length === 1, 3000, 'the device on the next scan');
+      expect(rec.events[0]?.device).toMatchObject({ serial: 'HELD', address: d.address });
+      // A scan stuck again: stop() still returns (200 ms bound), and nothing is reported after it.
+      await source.stop();
+    } finally {
+      await tree.cleanup();
+    }
+  });
+});
+
+describe('SysfsSource.stop() with a scan the kernel holds (issue 12)', () => {
+  it('returns after stopTimeoutMs on its clock, and the abandoned scan reports nothing', async () => {
+    const { open, stat } = await import('node:fs/promises');
+    const { UsbFs } = await import('../../../src/usb/bounded-io.js');
+    const tree = await FakeUsbTree.create();
+    try {
+      let held = 0;
+      const clock = new FakeClock();
+      const fs = new UsbFs({
+        timeoutMs: 60_000,
+        clock,
+        ops: {
+          stat,
+          open: async (path, flags) => {
+            if (path.endsWith('1-3/serial')) {
+              held++;
+              await new Promise(() => {}); // never returns: a wedged probe holding the device lock
+            }
+            return open(path, flags);
+          },
+        },
+      });
+      const source = new SysfsSource({ sysfsRoot: tree.sysfsRoot, clock, fs, stopTimeoutMs: 500 });
+      const rec = new Recorder();
+      await source.start(rec);
+      await tree.plug({ vid: 0x1209, pid: 1, serial: 'HELD', portPath: '1-3' });
+      await clock.advance(1000); // the rescan starts and waits on the held read
+      await rec.waitFor(() => held === 1, 3000, 'the scan to wait');
+      let stopped = false;
+      const stopping = source.stop().then(() => {
+        stopped = true;
+      });
+      await clock.advance(499);
+      expect(stopped).toBe(false);
+      await clock.advance(1);
+      await stopping;
+      expect(stopped).toBe(true);
+      expect(rec.events).toHaveLength(0);
+      // What is left is the held read's own bound, on the same clock: nothing real outlives the test.
+      expect(clock.pendingCount).toBe(1);
+    } finally {
+      await tree.cleanup();
+    }
+  });
+});
