@@ -43,17 +43,25 @@ async function bareAedes(
       aedes as unknown as { persistence: { storeRetained(packet: { payload: Buffer }): Promise<void> } }
     ).persistence;
     const storeRetained = p.storeRetained.bind(p);
-    p.storeRetained = async (packet) => {
+    // The writes also run one after another: two LevelDB puts in flight may finish in either order, and
+    // `devices` 5 finishing before 4 would make the exact subscriber drop 4 too (a flake seen in CI). One
+    // at a time, only the event overtakes, which is the fault this reproduces.
+    let previous: Promise<void> = Promise.resolve();
+    p.storeRetained = (packet) => {
       const n = packet.payload.toString();
-      if (!seen.has(n))
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, 1000);
-          emitted.set(n, () => {
-            clearTimeout(timer);
-            resolve();
+      const mine = previous.then(async () => {
+        if (!seen.has(n))
+          await new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, 1000);
+            emitted.set(n, () => {
+              clearTimeout(timer);
+              resolve();
+            });
           });
-        });
-      await storeRetained(packet);
+        await storeRetained(packet);
+      });
+      previous = mine.catch(() => undefined);
+      return mine;
     };
   }
   const server = net.createServer((s) => aedes.handle(s));
