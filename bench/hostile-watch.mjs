@@ -142,6 +142,37 @@ async function pub(url, msgs, o = {}) {
   await c.endAsync();
 }
 
+/**
+ * Waits on what the watch shows, never a fixed time: on a loaded machine a watch may not have subscribed
+ * a second after its start, and whatever is published before then is not what is being measured.
+ */
+async function until(check, capMs) {
+  const end = Date.now() + capMs;
+  while (!check() && Date.now() < end) await sleep(50);
+  return check();
+}
+
+/** A retained status for `ready-probe`; resolves once the watch shows it, so it has subscribed. */
+async function watchReady(w, url) {
+  await pub(url, [['replug/ready-probe/status', status('online', 1), true]]);
+  if (!(await until(() => w.out.stdout.includes('ready-probe'), 30000)))
+    throw new Error(`watch showed nothing within 30 s: ${w.out.stderr.slice(0, 200)}`);
+}
+
+/** Resolves once the watch's --json output has not grown for `quietMs` (at most capMs). */
+async function quiet(w, quietMs = 2000, capMs = 60000) {
+  const end = Date.now() + capMs;
+  let last = -1;
+  let since = Date.now();
+  while (Date.now() < end) {
+    if (w.out.lines.length !== last) {
+      last = w.out.lines.length;
+      since = Date.now();
+    } else if (Date.now() - since >= quietMs) return;
+    await sleep(100);
+  }
+}
+
 const status2 = (p) => {
   try {
     const m = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync(`/proc/${p.child.pid}/status`, 'utf8'));
@@ -176,7 +207,7 @@ async function ids() {
   console.log(`\nids: ${n} fake agent ids (one status each)`);
   const b = await broker();
   const w = run(['watch', '--mqtt', b.url]);
-  await sleep(1500);
+  await watchReady(w, b.url);
   const idle = status2(w);
   const c = await mqtt.connectAsync(b.url);
   for (let i = 0; i < n; i++) {
@@ -184,12 +215,13 @@ async function ids() {
     if (i % 2000 === 0) await sleep(5);
   }
   await c.endAsync();
-  await sleep(4000);
+  const keptSoFar = () =>
+    Math.max(0, ...[...w.out.stdout.matchAll(/^replug watch · (\d+) agents/gm)].map((m) => Number(m[1])));
+  // Until the view is full and says it dropped the rest (or 60 s): what it kept, not how fast.
+  await until(() => keptSoFar() >= Math.min(n, 10000) && /agent limit/.test(w.out.stdout), 60000);
+  await sleep(1000);
   const peak = status2(w);
-  const kept = Math.max(
-    0,
-    ...[...w.out.stdout.matchAll(/^replug watch · (\d+) agents/gm)].map((m) => Number(m[1])),
-  );
+  const kept = keptSoFar();
   await stop(w);
   await stop(b);
   line(
@@ -240,7 +272,7 @@ async function lost() {
   const b = await broker();
   await pub(b.url, [['replug/pi/status', status('online', 1), true]]);
   const w = run(['watch', '--mqtt', b.url]);
-  await sleep(2000);
+  await until(() => /[●○] pi\b/.test(w.out.stdout), 30000);
   b.child.kill('SIGKILL');
   await b.exited;
   await sleep(3000);
@@ -269,6 +301,7 @@ async function burst() {
   console.log(`\nburst: 5 agents publish an event every 20 ms; ${n} hostile payloads arrive at once`);
   const b = await broker();
   const w = run(['watch', '--json', '--mqtt', b.url]);
+  await watchReady(w, b.url);
   // Baseline: a bare MQTT.js subscriber in this process; its delay is the broker's and the transport's.
   const raw = await mqtt.connectAsync(b.url);
   const rawDelays = [];
@@ -362,7 +395,7 @@ async function seqScenario() {
   console.log('\nseq: one schema-valid event with seq 2^53-1, then 280 real events of that agent');
   const b = await broker();
   const w = run(['watch', '--json', '--mqtt', b.url]);
-  await sleep(1000);
+  await watchReady(w, b.url);
   await pub(b.url, [
     ['replug/pi/status', status('online', 1), true],
     ['replug/pi/event', event(2 ** 53 - 1, 1)],
@@ -371,7 +404,7 @@ async function seqScenario() {
     b.url,
     Array.from({ length: 280 }, (_, i) => ['replug/pi/event', event(i + 1, 1)]),
   );
-  await sleep(1500);
+  await quiet(w);
   await stop(w);
   await stop(b);
   const evs = w.out.lines
@@ -386,7 +419,7 @@ async function reset() {
   console.log('\nreset: an agent (session 5, 100 events) is wiped and comes back as session 1');
   const b = await broker();
   const w = run(['watch', '--json', '--mqtt', b.url]);
-  await sleep(1000);
+  await watchReady(w, b.url);
   await pub(b.url, [
     ['replug/pi/status', status('online', 5), true],
     ['replug/pi/health', health(5), true],
@@ -399,7 +432,7 @@ async function reset() {
     ['replug/pi/target/1209-0001/state', target(1), true],
     ...Array.from({ length: 150 }, (_, i) => ['replug/pi/event', event(i + 1, 1)]),
   ]);
-  await sleep(1500);
+  await quiet(w);
   await stop(w);
   await stop(b);
   const after = w.out.lines.map((l) => JSON.parse(l.text)).slice(-153);
