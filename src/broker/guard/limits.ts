@@ -143,3 +143,16 @@ export function parseLimit(text: string): { key: keyof BrokerLimits; value: numb
 export function resolveLimits(overrides: Partial<BrokerLimits> = {}): BrokerLimits {
   return { ...DEFAULT_LIMITS, ...overrides };
 }
+
+/** `--limit` values -> the overrides startBroker takes; a later one wins. */
+export function limitsFrom(
+  values: readonly { key: keyof BrokerLimits; value: number }[],
+): Partial<BrokerLimits> {
+  return Object.fromEntries(values.map((v) => [v.key, v.value])) as Partial<BrokerLimits>;
+}
+
+/** The --help footer: every limit, its default and what a client sees. */
+export function limitsHelp(): string {
+  const rows = Object.entries(LIMITS).map(([name, row]) => `  ${name}=${row.default} (${row.unit})`);
+  return ['limits (--limit NAME=N, repeatable; docs/broker.md says what a client sees):', ...rows].join('\n');
+}
