@@ -128,7 +128,12 @@ export async function attackConnect(host, port, sockets = 2, mb = 150, ms = 15_0
     }),
   );
   const closedByBroker = all.filter((s) => s.destroyed).length;
-  return { sockets, sentMB: Math.round(sent.reduce((a, b) => a + b, 0) / 1048576), closedByBroker, hold: all };
+  return {
+    sockets,
+    sentMB: Math.round(sent.reduce((a, b) => a + b, 0) / 1048576),
+    closedByBroker,
+    hold: all,
+  };
 }
 
 /** `n` sockets that never send anything. */
@@ -197,15 +202,54 @@ export function expiredCert(dir) {
   const conf = `[ca]\ndefault_ca = d\n[d]\ndatabase = ${f('index.txt')}\nserial = ${f('serial')}\nnew_certs_dir = ${dir}\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n`;
   writeFileSync(f('ca.cnf'), conf);
   const q = { stdio: 'ignore' };
-  execFileSync('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', f('k.pem'), '-out', f('r.csr'), '-subj', '/CN=127.0.0.1'], q);
-  execFileSync('openssl', ['ca', '-batch', '-config', f('ca.cnf'), '-selfsign', '-keyfile', f('k.pem'), '-in', f('r.csr'), '-out', f('c.pem'), '-startdate', '20200101000000Z', '-enddate', '20210101000000Z'], q);
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      f('k.pem'),
+      '-out',
+      f('r.csr'),
+      '-subj',
+      '/CN=127.0.0.1',
+    ],
+    q,
+  );
+  execFileSync(
+    'openssl',
+    [
+      'ca',
+      '-batch',
+      '-config',
+      f('ca.cnf'),
+      '-selfsign',
+      '-keyfile',
+      f('k.pem'),
+      '-in',
+      f('r.csr'),
+      '-out',
+      f('c.pem'),
+      '-startdate',
+      '20200101000000Z',
+      '-enddate',
+      '20210101000000Z',
+    ],
+    q,
+  );
   return { cert: f('c.pem'), key: f('k.pem') };
 }
 
 export function makeUsers(cli, dir, users) {
   const file = path.join(dir, 'users');
   for (const [name, role, pw] of users) {
-    execFileSync(process.execPath, [cli, 'broker', 'passwd', file, name, '--role', role], { input: `${pw}\n` });
+    execFileSync(process.execPath, [cli, 'broker', 'passwd', file, name, '--role', role], {
+      input: `${pw}\n`,
+    });
   }
   return file;
 }
@@ -221,7 +265,13 @@ const SCENARIOS = {
       const during = b.rss();
       const login = await probe.stop();
       for (const s of a.hold) s.destroy();
-      return { before, during, ...pick(a, 'sockets', 'sentMB', 'closedByBroker'), loginWorstMs: login.worstMs, goal: 'RSS +<50 MB, sockets closed' };
+      return {
+        before,
+        during,
+        ...pick(a, 'sockets', 'sentMB', 'closedByBroker'),
+        loginWorstMs: login.worstMs,
+        goal: 'RSS +<50 MB, sockets closed',
+      };
     } finally {
       await b.stop();
     }
@@ -241,7 +291,16 @@ const SCENARIOS = {
       const rss = b.rss();
       for (const s of held) s.destroy();
       const stillOpen = held.filter((s) => !s.destroyed).length;
-      return { retained: planted, idle: opts.idle, before, rss, loginWorstMs: login.worstMs, loginAfterMs: (await after).ms, stillOpen, goal: 'logins < 2 s throughout' };
+      return {
+        retained: planted,
+        idle: opts.idle,
+        before,
+        rss,
+        loginWorstMs: login.worstMs,
+        loginAfterMs: (await after).ms,
+        stillOpen,
+        goal: 'logins < 2 s throughout',
+      };
     } finally {
       await b.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -249,10 +308,18 @@ const SCENARIOS = {
   },
   async takeover(cli) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'replug-abuse-'));
-    const users = makeUsers(cli, dir, [['pi-a', 'agent', 'pa'], ['ha', 'observer', 'ph']]);
+    const users = makeUsers(cli, dir, [
+      ['pi-a', 'agent', 'pa'],
+      ['ha', 'observer', 'ph'],
+    ]);
     const b = await startBrokerProcess(cli, ['--users', users]);
     try {
-      const agent = await mqtt.connectAsync(b.url, { clientId: 'replug-pi-a', username: 'pi-a', password: 'pa', reconnectPeriod: 0 });
+      const agent = await mqtt.connectAsync(b.url, {
+        clientId: 'replug-pi-a',
+        username: 'pi-a',
+        password: 'pa',
+        reconnectPeriod: 0,
+      });
       let kicked = 0;
       agent.on('close', () => kicked++);
       agent.on('error', () => undefined);
@@ -275,12 +342,20 @@ const SCENARIOS = {
     const users = makeUsers(cli, dir, [['pi-kitchen', 'agent', 'pk']]);
     const b = await startBrokerProcess(cli, ['--users', users]);
     try {
-      const c = await mqtt.connectAsync(b.url, { reconnectPeriod: 0, protocolVersion: 4 }).catch(() => undefined);
+      const c = await mqtt
+        .connectAsync(b.url, { reconnectPeriod: 0, protocolVersion: 4 })
+        .catch(() => undefined);
       c?.on('error', () => undefined);
-      c?.publish('replug/pi-kitchen/status', '{"state":"online","session":999,"ts":1}', { qos: 1, retain: true });
+      c?.publish('replug/pi-kitchen/status', '{"state":"online","session":999,"ts":1}', {
+        qos: 1,
+        retain: true,
+      });
       await sleep(500);
       c?.end(true);
-      const stored = await countRetained(b.url, 'replug/pi-kitchen/status', { username: 'pi-kitchen', password: 'pk' });
+      const stored = await countRetained(b.url, 'replug/pi-kitchen/status', {
+        username: 'pi-kitchen',
+        password: 'pk',
+      });
       return { anonymousConnected: Boolean(c), forgedStatusStored: stored, goal: '0 stored' };
     } finally {
       await b.stop();
@@ -293,9 +368,22 @@ const SCENARIOS = {
     const b = await startBrokerProcess(cli, ['--users', users, '--state-dir', dir]);
     try {
       const t0 = Date.now();
-      const accepted = await plantRetained(b.url, { username: 'pi-a', password: 'pa', clientId: 'replug-pi-a' }, opts.quotaTopics, () => 'pi-a');
-      const du = execFileSync('du', ['-sm', path.join(dir, 'broker.leveldb')]).toString().split('\t')[0];
-      return { attempted: opts.quotaTopics, accepted, leveldbMB: Number(du), seconds: Math.round((Date.now() - t0) / 1000), goal: 'accepted <= retained-topics (10,000)' };
+      const accepted = await plantRetained(
+        b.url,
+        { username: 'pi-a', password: 'pa', clientId: 'replug-pi-a' },
+        opts.quotaTopics,
+        () => 'pi-a',
+      );
+      const du = execFileSync('du', ['-sm', path.join(dir, 'broker.leveldb')])
+        .toString()
+        .split('\t')[0];
+      return {
+        attempted: opts.quotaTopics,
+        accepted,
+        leveldbMB: Number(du),
+        seconds: Math.round((Date.now() - t0) / 1000),
+        goal: 'accepted <= retained-topics (10,000)',
+      };
     } finally {
       await b.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -334,7 +422,15 @@ const SCENARIOS = {
       const secs = Math.round((Date.now() - t0) / 1000);
       for (const r of readers) r.c.end(true);
       pub.end(true);
-      return { publishedMB: opts.slowMB, before, peak, disconnected, withinS: secs, loginWorstMs: login.worstMs, goal: '3 disconnected, RSS +<100 MB' };
+      return {
+        publishedMB: opts.slowMB,
+        before,
+        peak,
+        disconnected,
+        withinS: secs,
+        loginWorstMs: login.worstMs,
+        goal: '3 disconnected, RSS +<100 MB',
+      };
     } finally {
       await b.stop();
     }
@@ -349,7 +445,13 @@ const SCENARIOS = {
       const g = await attackGuess(b.url, 'pi-a', 64, opts.guessMs);
       const login = await probe.stop();
       const warnLines = b.lines.filter((l) => /refused/.test(l)).length;
-      return { ...g, loginQuietMs: quiet.ms, loginWorstMs: login.worstMs, warnLines, goal: 'guesses slowed, other source < 1 s' };
+      return {
+        ...g,
+        loginQuietMs: quiet.ms,
+        loginWorstMs: login.worstMs,
+        warnLines,
+        goal: 'guesses slowed, other source < 1 s',
+      };
     } finally {
       await b.stop();
       rmSync(dir, { recursive: true, force: true });
@@ -359,7 +461,10 @@ const SCENARIOS = {
     const b = await startBrokerProcess(cli);
     try {
       const c = await mqtt.connectAsync(b.url, { reconnectPeriod: 0, protocolVersion: 5 });
-      const r = await c.publishAsync('replug/a\u0000b', 'x', { qos: 1 }).then(() => 'accepted', (e) => `refused 0x${e.code?.toString(16)}`);
+      const r = await c.publishAsync('replug/a\u0000b', 'x', { qos: 1 }).then(
+        () => 'accepted',
+        (e) => `refused 0x${e.code?.toString(16)}`,
+      );
       c.end(true);
       return { publishWithNul: r, goal: 'refused' };
     } finally {
