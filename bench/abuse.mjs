@@ -167,10 +167,20 @@ export async function plantRetained(url, options, count, rootOf) {
   for (let i = 0; i < count && c.connected; i++) {
     c.publish(`replug/${rootOf(i)}/t/${i}`, payload, { qos: 0, retain: true });
     if (i % 1000 === 999) {
-      const ok = await c.publishAsync(`replug/${rootOf(i)}/barrier`, 'b', { qos: 1, retain: true }).then(
-        () => true,
-        () => false,
-      );
+      // A refused publish may close the connection (3.1.1), leaving publishAsync unanswered: race the close.
+      let onClose;
+      const closed = new Promise((r) => {
+        onClose = () => r(false);
+        c.once('close', onClose);
+      });
+      const ok = await Promise.race([
+        c.publishAsync(`replug/${rootOf(i)}/barrier`, 'b', { qos: 1, retain: true }).then(
+          () => true,
+          () => false,
+        ),
+        closed,
+      ]);
+      c.off('close', onClose);
       if (!ok) break;
       accepted = i + 1;
     }
