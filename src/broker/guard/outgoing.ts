@@ -63,20 +63,26 @@ export function boundOutgoing(client: Client, bound: OutgoingBound): void {
   };
   const slowReason = () =>
     `slow consumer: over outgoing-bytes ${bound.outgoingBytes} for ${bound.slowConsumerMs} ms`;
+  // Over the bound is sticky until the queue drains below half of it (hysteresis): otherwise one tiny
+  // message that fits after a drained write would reset the slow-consumer clock on every burst.
   const over = (size: number): boolean => {
-    if (queued + size <= bound.outgoingBytes) {
-      overSince = undefined;
-      return false;
+    if (overSince !== undefined) {
+      if (queued <= bound.outgoingBytes / 2) {
+        overSince = undefined;
+        if (timer) clearTimeout(timer);
+        return queued + size > bound.outgoingBytes ? over(size) : false;
+      }
+      if (now() - overSince >= bound.slowConsumerMs) end(slowReason());
+      return true;
     }
-    if (overSince === undefined) {
-      overSince = now();
-      // Checked again even if nothing more is sent to it: a client that stopped reading is let go.
-      timer = setTimeout(() => {
-        timer = undefined;
-        if (overSince !== undefined && queued > bound.outgoingBytes) end(slowReason());
-      }, bound.slowConsumerMs);
-      timer.unref?.();
-    } else if (now() - overSince >= bound.slowConsumerMs) end(slowReason());
+    if (queued + size <= bound.outgoingBytes) return false;
+    overSince = now();
+    // Checked again even if nothing more is sent to it: a client that stopped reading is let go.
+    timer = setTimeout(() => {
+      timer = undefined;
+      if (overSince !== undefined && queued > bound.outgoingBytes / 2) end(slowReason());
+    }, bound.slowConsumerMs);
+    timer.unref?.();
     return true;
   };
   const sizeOf = (packet: { topic?: string; payload?: { length: number } }) =>

@@ -253,4 +253,20 @@ describe('after authentication', () => {
     while (got < sent) await new Promise((r) => setTimeout(r, 10));
     expect(got).toBeGreaterThanOrEqual(sent);
   });
+
+  it('lets a client go that stopped reading even when nothing more is sent to it', async () => {
+    const b = await broker({ limits: { outgoingBytes: 64 * 1024, slowConsumerMs: 300 } });
+    const { client: slow } = await tryConnect(b.url);
+    await slow.subscribeAsync('burst/#');
+    (slow as unknown as { stream: net.Socket }).stream.pause();
+    const gone = new Promise<void>((resolve) =>
+      b.aedes.on('clientDisconnect', (c) => c.id === slow.options.clientId && resolve()),
+    );
+    const { client: pub } = await tryConnect(b.url);
+    // One burst, about 5 MB: far past what the paused socket and kernel buffers take, then silence.
+    for (let i = 0; i < 320; i++) pub.publish(`burst/${i}`, Buffer.alloc(16 * 1024), { qos: 0 });
+    await pub.publishAsync('other/done', 'x', { qos: 1 });
+    await gone;
+    expect(b.guardCounters().droppedQoS0).toBeGreaterThan(0);
+  });
 });

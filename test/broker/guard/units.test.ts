@@ -201,7 +201,11 @@ describe('certificateWarning', () => {
 describe('replug broker --limit', () => {
   it('parses repeated --limit flags and the variable into broker options', async () => {
     const { parseBrokerConfig } = await import('../../../src/commands/broker.js');
-    const { config } = parseBrokerConfig(['--limit', 'packet-bytes=4096', '--limit', 'connecting=8'], {}, '/');
+    const { config } = parseBrokerConfig(
+      ['--limit', 'packet-bytes=4096', '--limit', 'connecting=8'],
+      {},
+      '/',
+    );
     expect(config.broker.limits).toEqual({ packetBytes: 4096, connecting: 8 });
     const fromEnv = parseBrokerConfig([], { REPLUG_BROKER_LIMITS: 'retained-topics=50' }, '/');
     expect(fromEnv.config.broker.limits).toEqual({ retainedTopics: 50 });
