@@ -300,6 +300,40 @@ const SCENARIOS = {
       await b.stop();
     }
   },
+  async packet(cli) {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'replug-abuse-'));
+    const b = await startBrokerProcess(cli, ['--state-dir', dir]);
+    try {
+      const before = b.rss();
+      const c = await mqtt.connectAsync(b.url, { reconnectPeriod: 0 });
+      c.on('error', () => undefined);
+      const closed = new Promise((r) => c.once('close', () => r('closed')));
+      const r = await Promise.race([
+        c
+          .publishAsync('replug/a/huge', Buffer.alloc(100 * 1024 * 1024), { qos: 1, retain: true })
+          .then(() => 'acked'),
+        closed,
+      ]);
+      const peak = b.rss();
+      c.end(true);
+      const stored = await countRetained(b.url, 'replug/a/huge');
+      const du = execFileSync('du', ['-sm', path.join(dir, 'broker.leveldb')])
+        .toString()
+        .split('\t')[0];
+      return {
+        publishMB: 100,
+        outcome: r,
+        storedRetained: stored,
+        leveldbMB: Number(du),
+        before,
+        peak,
+        goal: 'refused, nothing stored',
+      };
+    } finally {
+      await b.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
   async idle(cli, opts) {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'replug-abuse-'));
     const b = await startBrokerProcess(cli, ['--state-dir', dir]);
