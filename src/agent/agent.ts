@@ -157,8 +157,9 @@ async function openMqtt(
 ): Promise<Publisher> {
   const publisher = createPublisher({
     url: at.brokerUrl,
-    username: config.mqtt.username,
-    password: config.mqtt.password,
+    // The embedded broker's one-time credential (src/agent/embedded-broker.ts, issue 11).
+    username: at.broker?.localAgent?.username ?? config.mqtt.username,
+    password: at.broker?.localAgent?.password ?? config.mqtt.password,
     ca: config.mqtt.cafile,
     cert: config.mqtt.cert,
     key: config.mqtt.key,

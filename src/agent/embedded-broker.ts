@@ -3,6 +3,7 @@
  * state under the state dir, and tells the user how to watch it. Its errors are worded for the agent's
  * flags here, at the boundary: src/broker does not know which command runs it.
  */
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { type RunningBroker, startBroker } from '../broker/broker.js';
 import { rehint } from '../cli/hints.js';
@@ -48,7 +49,12 @@ export async function startEmbeddedBroker(
   stateDir: string,
   log: Logger,
 ): Promise<RunningBroker> {
+  // Issue 11: the agent logs in to its own broker with a one-time credential made here and never written
+  // anywhere: its username is its id, so it gets exactly an agent's rights and its client id
+  // `replug-<id>` is reserved for it (no other client can take it over and publish its will).
+  const localAgent = { username: config.id, password: randomBytes(24).toString('base64url') };
   const broker = await startBroker({
+    localAgent,
     host: config.broker.host,
     port: config.broker.port,
     allowAnonymous: config.broker.allowAnonymous,

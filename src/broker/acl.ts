@@ -3,9 +3,9 @@
  * (test/broker/acl.test.ts) and broker.ts only wires them into aedes' authorizePublish/authorizeSubscribe.
  *
  * Principals:
- * - anonymous: a client the broker let in without credentials (by default only from a loopback peer, i.e.
- *   an agent on the same Pi; or anyone with --allow-anonymous). Full access, like a Mosquitto listener
- *   with `allow_anonymous true` and no ACL file.
+ * - anonymous: a client the broker let in without credentials (by default only from a loopback peer, or
+ *   anyone with --allow-anonymous). Without a users file: full access, like a Mosquitto listener with
+ *   `allow_anonymous true` and no ACL file. With one: an observer's rights (issue 11).
  * - agent: publishes only under its own root, subscribes to its own root and to homeassistant/status
  *   (the Home Assistant birth message the agent re-sends discovery on).
  * - observer: subscribes anywhere, publishes nowhere (replug watch, dashboards).
@@ -17,7 +17,13 @@
 export type Role = 'agent' | 'observer';
 export const ROLES: readonly Role[] = ['agent', 'observer'];
 
-export type Principal = { kind: 'anonymous' } | { kind: 'user'; username: string; role: Role };
+/**
+ * `observer: true`: an anonymous client of a broker that has a users file (issue 11): it may read as an
+ * observer does and write nothing, like Mosquitto refusing anonymous clients once a password file is set.
+ */
+export type Principal =
+  | { kind: 'anonymous'; observer?: boolean }
+  | { kind: 'user'; username: string; role: Role };
 
 export interface AclOptions {
   /**
@@ -89,7 +95,12 @@ export function filterWithin(inner: string, outer: string): boolean {
 export function authorizePublish(principal: Principal, topic: string, acl: AclOptions = {}): Decision {
   // aedes' default hook refuses client publishes to $SYS; replacing the hook must keep that rule.
   if (topic.startsWith('$SYS')) return { allow: false, reason: '$SYS topics are reserved for the broker' };
-  if (principal.kind === 'anonymous') return ALLOW;
+  // [MQTT-1.5.4-2] a UTF-8 string in MQTT must not contain U+0000; aedes 2.0.0-beta.1 does not check.
+  if (topic.includes('\u0000')) return { allow: false, reason: 'topic contains U+0000 (MQTT-1.5.4-2)' };
+  if (principal.kind === 'anonymous') {
+    if (!principal.observer) return ALLOW;
+    return { allow: false, reason: 'anonymous clients may not publish on a broker with users: log in' };
+  }
   if (principal.role === 'observer') return { allow: false, reason: 'observers may not publish' };
   const patterns = acl.agentPublish ?? DEFAULT_ACL.agentPublish;
   if (patterns.some((p) => topicMatches(expand(p, principal.username), topic))) return ALLOW;
@@ -100,11 +111,38 @@ export function authorizePublish(principal: Principal, topic: string, acl: AclOp
 }
 
 export function authorizeSubscribe(principal: Principal, filter: string, acl: AclOptions = {}): Decision {
-  if (principal.kind === 'anonymous') return ALLOW;
+  if (filter.includes('\u0000')) return { allow: false, reason: 'filter contains U+0000 (MQTT-1.5.4-2)' };
+  if (principal.kind === 'anonymous') {
+    if (!principal.observer) return ALLOW;
+    const patterns = acl.observerSubscribe ?? DEFAULT_ACL.observerSubscribe;
+    if (patterns.some((p) => filterWithin(filter, p))) return ALLOW;
+    return { allow: false, reason: `anonymous observer may not subscribe to ${filter}` };
+  }
   const patterns =
     principal.role === 'agent'
       ? (acl.agentSubscribe ?? DEFAULT_ACL.agentSubscribe)
       : (acl.observerSubscribe ?? DEFAULT_ACL.observerSubscribe);
   if (patterns.some((p) => filterWithin(filter, expand(p, principal.username)))) return ALLOW;
   return { allow: false, reason: `${principal.role} ${principal.username} may not subscribe to ${filter}` };
+}
+
+/** `replug-<id>`, the client id an agent connects with (src/mqtt/connect.ts clientId()). */
+const AGENT_CLIENT_ID = /^replug-([a-z0-9][a-z0-9-]*)$/;
+
+/**
+ * May this principal connect with this client id? (issue 11: an observer took `replug-<id>` 20 times and
+ * kicked the agent off, publishing its "offline" will each time.) `isAgent(x)` says whether x is an agent
+ * the broker knows (an agent user, or the embedded broker's own agent); only that agent's user may then
+ * use `replug-x`. Ids of no known agent (`replug-watch-1a2b` of `replug watch`) stay free.
+ */
+export function authorizeClientId(
+  principal: Principal,
+  clientId: string,
+  isAgent: (id: string) => boolean,
+): Decision {
+  const owner = AGENT_CLIENT_ID.exec(clientId)?.[1];
+  if (owner === undefined || !isAgent(owner)) return ALLOW;
+  if (principal.kind === 'user' && principal.role === 'agent' && principal.username === owner) return ALLOW;
+  const who = principal.kind === 'user' ? `${principal.role} ${principal.username}` : 'an anonymous client';
+  return { allow: false, reason: `client id ${clientId} belongs to agent ${owner}; ${who} may not use it` };
 }

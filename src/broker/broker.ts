@@ -10,7 +10,7 @@
 
 import type { AddressInfo } from 'node:net';
 import net from 'node:net';
-import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { Aedes, type Client } from 'aedes';
 import { ErrorCodes, errnoOf, ReplugError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { type AclOptions, authorizePublish, authorizeSubscribe, type Principal } from './acl.js';
@@ -21,12 +21,20 @@ import {
   nullPrototypeClientMaps,
   orderPublishes,
 } from './aedes-fixes.js';
+import { createAuthenticate, type LocalAgentCredential } from './guard/auth.js';
+import { createGate } from './guard/gate.js';
+import { type BrokerLimits, resolveLimits } from './guard/limits.js';
+import { createLoginGuard } from './guard/logins.js';
+import { boundOutgoing } from './guard/outgoing.js';
+import { loadRetainedIndex, quotaHook } from './guard/quota.js';
 import { type OpenPersistence, openPersistence } from './persistence.js';
-import { anonymousAllowed, checkListenPolicy, isLoopbackHost } from './policy.js';
-import { loadTls, type TlsFiles } from './tls.js';
+import { checkListenPolicy, isLoopbackHost } from './policy.js';
+import { certificateWarning, loadTls, type TlsFiles } from './tls.js';
 import { UserStore } from './users.js';
 
 export type { AclOptions } from './acl.js';
+export type { LocalAgentCredential } from './guard/auth.js';
+export type { BrokerLimits } from './guard/limits.js';
 export type { TlsFiles } from './tls.js';
 
 export interface BrokerOptions {
@@ -49,6 +57,13 @@ export interface BrokerOptions {
    * MQTT 3.1.1 has no expiry: a persistent 3.1.1 session lasts until the client cleans it.
    */
   maxSessionExpiryS?: number;
+  /** Abuse limits (guard/limits.ts, docs/broker.md); each absent one takes its default. */
+  limits?: Partial<BrokerLimits>;
+  /**
+   * The embedded broker's own agent (issue 11): this username and one-time password admit it as that
+   * agent, without the users file, and reserve its client id `replug-<username>` for it.
+   */
+  localAgent?: LocalAgentCredential;
   log?: Logger;
 }
 
@@ -63,26 +78,20 @@ export interface RunningBroker {
   /** A URL local clients can connect to: mqtt:// or mqtts://; 0.0.0.0 / :: become 127.0.0.1 / [::1]. */
   readonly url: string;
   readonly aedes: Aedes;
+  /** The limits in force (defaults filled in). */
+  readonly limits: BrokerLimits;
+  /** With `localAgent`: the credential the embedded agent connects with. */
+  readonly localAgent: LocalAgentCredential | undefined;
+  /** Sockets accepted but not yet answered with a CONNACK, and those the gate refused or evicted. */
+  guardCounters(): { connecting: number; refusedHeader: number; evicted: number; droppedQoS0: number };
   /** Disconnects clients, stops listening, flushes and closes the on-disk state. Idempotent. */
   close(): Promise<void>;
-}
-
-// MQTT 3.1.1 §3.2.2.3 CONNACK return codes; aedes sends MQTT 5 clients their reason codes 0x86 and 0x87.
-const MQTT_BAD_CREDENTIALS = 4;
-const MQTT_NOT_AUTHORIZED = 5;
-
-function authError(message: string, returnCode: number): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
 }
 
 function urlHost(host: string): string {
   if (host === '0.0.0.0') return '127.0.0.1';
   if (host === '::') return '[::1]';
   return host.includes(':') ? `[${host}]` : host;
-}
-
-function remoteAddressOf(client: Client): string | undefined {
-  return (client.conn as Partial<net.Socket>).remoteAddress;
 }
 
 function listen(server: net.Server, host: string, port: number): Promise<AddressInfo> {
@@ -128,99 +137,107 @@ function listenError(err: unknown, host: string, port: number): ReplugError {
 }
 
 // This function is longer than 80 lines because aedes takes its policy hooks (preConnect, authenticate,
-// authorizePublish, authorizeSubscribe) at creation, each closing over the users, ACL and will state.
+// authorizePublish, authorizeSubscribe) at creation, each closing over the users, ACL, guard and will state.
 export async function startBroker(options: BrokerOptions = {}): Promise<RunningBroker> {
   const log = options.log ?? silentLogger();
   const host = options.host ?? '127.0.0.1';
   const port = options.port ?? (options.tls ? 8883 : 1883);
+  const limits = resolveLimits(options.limits);
   checkListenPolicy({ host, usersFile: options.usersFile, allowAnonymous: options.allowAnonymous });
 
   const pem = options.tls ? await loadTls(options.tls) : undefined;
+  const certProblem = pem ? certificateWarning(pem.cert) : undefined;
+  if (certProblem) log.warn({ cert: options.tls?.cert }, `broker TLS certificate ${certProblem}`);
   const users = options.usersFile ? await UserStore.open(options.usersFile) : undefined;
   const store: OpenPersistence | undefined = options.persistenceDir
     ? await openPersistence(options.persistenceDir)
     : undefined;
   const principals = new WeakMap<Client, Principal>();
   const willTopics = new WeakMap<Client, string>();
+  const logins = createLoginGuard({
+    failures: limits.loginFailures,
+    delayMaxMs: limits.loginDelayMaxMs,
+    windowMs: limits.loginWindowMs,
+    report: (peer, reason, count) =>
+      log.warn(
+        { peer, count, rule: 'login' },
+        `broker refused ${count} login${count === 1 ? '' : 's'} from ${peer}: ${reason} (one line per address per ${limits.loginWindowMs} ms)`,
+      ),
+  });
+  const authenticate = createAuthenticate({
+    users,
+    allowAnonymous: options.allowAnonymous,
+    acl: options.acl,
+    localAgent: options.localAgent,
+    logins,
+    log,
+    willTopics,
+    principals,
+  });
+  let droppedQoS0 = 0;
 
   let aedes: Aedes;
   let holdLiveUntilReady: ((client: Client) => void) | undefined;
+  let retained: ReturnType<typeof quotaHook> | undefined;
   try {
     aedes = await Aedes.createBroker({
       ...(store ? { persistence: store.persistence } : {}),
       sessionExpiryIntervalLimit: options.maxSessionExpiryS ?? DEFAULT_MAX_SESSION_EXPIRY_S,
       pendingSessionsLimit: MAX_PENDING_SESSIONS,
+      connectTimeout: limits.connectTimeoutMs,
+      maximumPacketSize: limits.packetBytes,
       preConnect(client, packet, done) {
         nullPrototypeClientMaps(client);
+        // Bound first, hold second: deliveries released after a replay pass the bound too.
+        boundOutgoing(client, {
+          outgoingBytes: limits.outgoingBytes,
+          slowConsumerMs: limits.slowConsumerMs,
+          onDrop: () => droppedQoS0++,
+          onDisconnect: (c, reason) =>
+            log.warn({ client: c.id, rule: 'outgoing' }, `broker disconnected ${c.id}: ${reason}`),
+        });
         holdLiveUntilReady?.(client);
         if (packet.will) willTopics.set(client, packet.will.topic);
         done(null, true);
       },
-      authenticate(client, username, password, done) {
-        const peer = remoteAddressOf(client);
-        // A will is published when the client is gone (or, after a broker crash, with no client at all,
-        // which the publish hook cannot attribute), so its topic is checked here, at CONNECT, as
-        // Mosquitto does: an agent cannot plant a will under another agent's root.
-        const admit = (principal: Principal) => {
-          const will = willTopics.get(client);
-          const decision = will === undefined ? undefined : authorizePublish(principal, will, options.acl);
-          if (decision && !decision.allow) {
-            log.warn({ client: client.id, topic: will, peer }, `broker refused will: ${decision.reason}`);
-            return done(authError(decision.reason, MQTT_NOT_AUTHORIZED), false);
-          }
-          principals.set(client, principal);
-          done(null, true);
-        };
-        if (!username || !users) {
-          // No users file: a username is only a label, as with Mosquitto's allow_anonymous and no password_file.
-          if (anonymousAllowed(options.allowAnonymous, peer)) return admit({ kind: 'anonymous' });
-          log.warn({ client: client.id, peer }, 'broker refused anonymous client');
-          return username
-            ? done(authError('no users configured', MQTT_BAD_CREDENTIALS), false)
-            : done(authError('anonymous clients are not allowed', MQTT_NOT_AUTHORIZED), false);
-        }
-        users
-          .refresh()
-          .catch((err: unknown) =>
-            log.error({ err, file: users.file }, 'users file unreadable, keeping previous users'),
-          )
-          .then(() => users.authenticate(username, password ?? Buffer.alloc(0)))
-          .then((user) => {
-            if (!user) {
-              log.warn({ client: client.id, username, peer }, 'broker refused bad username or password');
-              return done(authError('bad username or password', MQTT_BAD_CREDENTIALS), false);
-            }
-            admit({ kind: 'user', username: user.username, role: user.role });
-          })
-          .catch((err: unknown) => done(authError(String(err), MQTT_BAD_CREDENTIALS), false));
-      },
+      authenticate,
       authorizePublish(client, packet, done) {
         // client is null for the broker's own publishes and for wills of clients a crashed broker left
-        // behind; those wills were checked at CONNECT (preConnect + authenticate above).
+        // behind; those wills were checked at CONNECT (guard/auth.ts).
         if (!client) return done(null);
         const decision = authorizePublish(
-          principals.get(client) ?? { kind: 'anonymous' },
+          principals.get(client) ?? { kind: 'anonymous', observer: Boolean(users) },
           packet.topic,
           options.acl,
         );
-        if (decision.allow) return done(null);
-        log.warn({ client: client.id, topic: packet.topic }, decision.reason);
-        // MQTT 3.1.1 has no negative PUBACK: aedes closes the connection. MQTT 5: aedes answers a QoS 1/2
-        // PUBLISH with reason code 0x87 and this reason string, and keeps the connection.
-        done(new Error(decision.reason));
+        if (!decision.allow) {
+          log.warn({ client: client.id, topic: packet.topic, rule: 'acl' }, decision.reason);
+          // MQTT 3.1.1 has no negative PUBACK: aedes closes the connection. MQTT 5: aedes answers a QoS 1/2
+          // PUBLISH with reason code 0x87 and this reason string, and keeps the connection.
+          return done(new Error(decision.reason));
+        }
+        if (packet.retain && retained) return retained(client, packet, done);
+        done(null);
       },
       authorizeSubscribe(client, sub, done) {
         const decision = authorizeSubscribe(
-          principals.get(client) ?? { kind: 'anonymous' },
+          principals.get(client) ?? { kind: 'anonymous', observer: Boolean(users) },
           sub.topic,
           options.acl,
         );
         if (decision.allow) return done(null, sub);
-        log.warn({ client: client.id, topic: sub.topic }, decision.reason);
+        log.warn({ client: client.id, topic: sub.topic, rule: 'acl' }, decision.reason);
         // SUBACK failure for this filter (3.1.1 §3.9.3: 0x80; 5 §3.9.3: 0x87 Not authorized), connection stays up.
         done(null, null);
       },
     });
+    const index = await loadRetainedIndex(aedes, {
+      topics: limits.retainedTopics,
+      bytes: limits.retainedBytes,
+    });
+    retained = quotaHook(index, (client, reason) =>
+      log.warn({ client: client.id, rule: 'retained-quota' }, `broker refused retained publish: ${reason}`),
+    );
   } catch (err) {
     await store?.close();
     throw err;
@@ -241,11 +258,22 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     log.debug({ client: client?.id, err: err.message }, 'broker connection error'),
   );
 
+  const gate = createGate({
+    maxConnectBytes: limits.connectBytes,
+    maxConnecting: limits.connecting,
+    connectTimeoutMs: limits.connectTimeoutMs,
+    onRefuse: (socket, reason) =>
+      log.debug(
+        { peer: (socket as net.Socket).remoteAddress, rule: 'gate' },
+        `broker closed a socket: ${reason}`,
+      ),
+  });
+  aedes.on('clientReady', (client) => gate.settled(client.conn as unknown as net.Socket));
   const sockets = new Set<net.Socket>();
   const onConnection = (socket: net.Socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
-    aedes.handle(socket);
+    gate.admit(socket, (s) => aedes.handle(s as net.Socket));
   };
   const server = pem
     ? (await import('node:tls')).createServer(
@@ -275,9 +303,10 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       : isLoopbackHost(host)
         ? 'anonymous allowed on loopback'
         : 'anonymous allowed from loopback peers only';
+  const rights = users ? ', observer rights' : '';
   log.info(
-    { url, host, port: bound.port, tls: Boolean(pem), persistence: store?.location ?? 'memory' },
-    `broker listening on ${scheme}://${urlHost(host)}:${bound.port} (${anon}; ${auth})`,
+    { url, host, port: bound.port, tls: Boolean(pem), persistence: store?.location ?? 'memory', limits },
+    `broker listening on ${scheme}://${urlHost(host)}:${bound.port} (${anon}${rights}; ${auth})`,
   );
 
   let closing: Promise<void> | undefined;
@@ -285,6 +314,14 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
     address: { host, port: bound.port },
     url,
     aedes,
+    limits,
+    localAgent: options.localAgent,
+    guardCounters: () => ({
+      connecting: gate.connecting,
+      refusedHeader: gate.refused.header,
+      evicted: gate.refused.evicted,
+      droppedQoS0,
+    }),
     close() {
       closing ??= (async () => {
         const serverClosed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -175,6 +175,11 @@ export class UserStore {
     return this.#users.size;
   }
 
+  /** The role of a user in the file as last read, without checking any password. */
+  roleOf(username: string): Role | undefined {
+    return this.#users.get(username)?.role;
+  }
+
   /** Re-reads the file if it changed. A broken edit keeps the previous users and rethrows for the log. */
   async refresh(): Promise<void> {
     const stamp = await UserStore.#stampOf(this.file);

@@ -4,15 +4,26 @@
  */
 import path from 'node:path';
 import type { BrokerOptions } from '../broker/broker.js';
+import { type BrokerLimits, LIMITS, limitsFrom, limitsHelp, parseLimit } from '../broker/guard/limits.js';
 import { applyPasswd, readNewPassword } from '../broker/passwd.js';
 import { println } from '../cli/args.js';
 import type { Command, CommandContext } from '../cli/context.js';
 import { ExitCode } from '../cli/context.js';
 import { optionLines, renderHelp } from '../cli/help.js';
-import { type FileState, kinds, realFileState } from '../cli/kinds.js';
+import { type FileState, type Kind, kinds, OptionProblem, realFileState } from '../cli/kinds.js';
 import { commonRows, defineOptions, logLevelRow } from '../cli/options.js';
 import { ConfigError } from '../errors.js';
 import { createLogger, type LogLevel } from '../log.js';
+
+/** `--limit name=value` (guard/limits.ts holds the table; docs/broker.md explains each). */
+export const limitKind: Kind<{ key: keyof BrokerLimits; value: number }> = {
+  metavar: 'NAME=N',
+  parse(text) {
+    const out = parseLimit(text);
+    if ('problem' in out) throw new OptionProblem(out.problem, true);
+    return out;
+  },
+};
 
 export const brokerOptions = defineOptions({
   host: {
@@ -63,6 +74,13 @@ export const brokerOptions = defineOptions({
     env: 'REPLUG_STATE_DIR',
     help: 'keep retained messages and persistent sessions in DIR; without it they live in memory and are lost on restart',
   },
+  limit: {
+    kind: limitKind,
+    multiple: true,
+    env: 'REPLUG_BROKER_LIMITS',
+    defaultText: 'see the limits below',
+    help: `set one abuse limit, repeatable (${Object.keys(LIMITS).length} limits listed below)`,
+  },
   'log-level': logLevelRow,
   ...commonRows,
 });
@@ -77,7 +95,9 @@ const HELP = renderHelp({
   usage: ['replug broker [options]', 'replug broker passwd FILE USERNAME [--role agent|observer] [--delete]'],
   description: 'Runs the MQTT broker (Aedes) until SIGINT/SIGTERM. Flags win over variables.',
   options: brokerOptions,
-  footer: `${optionLines(passwdOptions, 'passwd options').slice(1).join('\n')}
+  footer: `${limitsHelp()}
+
+${optionLines(passwdOptions, 'passwd options').slice(1).join('\n')}
 
 passwd reads the password from the terminal without echo, or the first line of stdin when piped:
   printf '%s\\n' "$PW" | replug broker passwd /etc/replug/users pi-kitchen --role agent`,
@@ -107,6 +127,7 @@ export function parseBrokerConfig(
       ...(v.users ? { usersFile: v.users } : {}),
       ...(cert && key ? { tls: { cert, key, ...(ca ? { ca } : {}) } } : {}),
       ...(v['state-dir'] ? { persistenceDir: v['state-dir'] } : {}),
+      ...(v.limit.length > 0 ? { limits: limitsFrom(v.limit) } : {}),
     },
     logLevel: v['log-level'],
   };

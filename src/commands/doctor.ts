@@ -10,6 +10,7 @@ import { kinds } from '../cli/kinds.js';
 import { commonRows, defineOptions, type RawFlags, type Values } from '../cli/options.js';
 import { type CollectOptions, collectFacts } from '../doctor/facts.js';
 import { formatReport, runtimeInfo, summarize } from '../doctor/format.js';
+import { checkTlsCert, formatTlsCheck } from '../doctor/tls.js';
 import { type DoctorRoots, defaultRoots } from '../doctor/types.js';
 import { judge } from '../doctor/verdict.js';
 import { ConfigError } from '../errors.js';
@@ -47,6 +48,11 @@ export const doctorOptions = defineOptions({
     env: 'REPLUG_ROOT',
     default: defaultRoots.root,
     help: 'look for /.dockerenv in DIR',
+  },
+  'tls-cert': {
+    kind: kinds.path(),
+    env: 'REPLUG_BROKER_TLS_CERT',
+    help: "also check the broker's TLS certificate in FILE: expired, not valid yet, or ending within 14 days",
   },
   ...commonRows,
 });
@@ -91,13 +97,14 @@ export function createDoctorCommand(collect: CollectOptions = {}): Command {
       }
       const facts = await collectFacts(roots, ctx.env, collect);
       const verdict = judge(facts);
+      const certFile = values['tls-cert'];
+      const tls = certFile ? await checkTlsCert(certFile) : undefined;
       if (values.json) {
-        println(
-          ctx.stdout,
-          JSON.stringify({ summary: summarize(facts), info: runtimeInfo(facts), facts, verdict, roots }),
-        );
+        const out = { summary: summarize(facts), info: runtimeInfo(facts), facts, verdict, roots };
+        println(ctx.stdout, JSON.stringify(tls ? { ...out, tls } : out));
       } else {
         println(ctx.stdout, formatReport(facts, verdict));
+        if (tls) println(ctx.stdout, formatTlsCheck(tls));
       }
       return ExitCode.OK;
     },

@@ -69,6 +69,8 @@ export class AgentClient {
   private connection: ConnectionState;
   private version: ProtocolVersion;
   private client: MqttClient | undefined;
+  /** The MQTT 5 Reason String of the last refusing CONNACK (issue 11: say which rule refused the agent). */
+  private connackReasonString: string | undefined;
   private generation = 0;
   private reconnectCount = 0;
 
@@ -206,6 +208,12 @@ export class AgentClient {
     c.on('message', (topic, payload) => {
       if (gen === this.generation) this.listeners.emit('message', topic, payload);
     });
+    c.on('packetreceive', (packet) => {
+      if (gen !== this.generation || packet.cmd !== 'connack') return;
+      this.connackReasonString = (
+        packet as { properties?: { reasonString?: string } }
+      ).properties?.reasonString;
+    });
     c.on('close', () => {
       if (gen !== this.generation) return;
       const wasUp = this.isUp;
@@ -236,7 +244,13 @@ export class AgentClient {
         this.connect();
         return;
       }
-      this.report(this.refused(connackReason(err.code, this.version), 'refused the connection'));
+      const said = this.connackReasonString;
+      this.report(
+        this.refused(
+          connackReason(err.code, this.version),
+          `refused the connection${said ? ` (${said})` : ''}`,
+        ),
+      );
       return;
     }
     const tls = tlsProblem(err);

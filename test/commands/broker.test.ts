@@ -161,7 +161,7 @@ describe.skipIf(!haveClients)('replug broker (standalone)', () => {
     });
     const listen = await waitForLog(run.stdout, (l) => String(l.msg).startsWith('broker listening'));
     expect(listen.msg).toMatch(
-      /^broker listening on mqtt:\/\/127\.0\.0\.1:\d+ \(anonymous allowed from loopback peers only; users from .*users\)$/,
+      /^broker listening on mqtt:\/\/127\.0\.0\.1:\d+ \(anonymous allowed from loopback peers only, observer rights; users from .*users\)$/,
     );
     const port = String(listen.port);
     const at = ['-h', '127.0.0.1', '-p', port];
