@@ -14,7 +14,10 @@ type Handler = (request: ControlRequest, ports: ControlPorts) => Promise<unknown
 function findTarget(request: ControlRequest, ports: ControlPorts, action: string): ControlTarget {
   const wanted = request.target;
   if (wanted === undefined)
-    throw new ActionError(RequestCodes.TARGET_REQUIRED, `${action} needs "target": a target key of this agent`);
+    throw new ActionError(
+      RequestCodes.TARGET_REQUIRED,
+      `${action} needs "target": a target key of this agent`,
+    );
   const found = ports.targets().find((t) => t.key === wanted || t.topicKey === wanted);
   if (found) return found;
   const known = ports.targets().map((t) => t.key);
@@ -51,17 +54,24 @@ async function restart(request: ControlRequest, ports: ControlPorts): Promise<un
   const target = findTarget(request, ports, 'restart');
   const out = await ports.restart(target.key);
   if (!out.restarted)
-    throw new ActionError(RequestCodes.TARGET_ABSENT, `${target.key} has no device present (state ${out.state})`, {
-      target: target.key,
-      state: out.state,
-    });
+    throw new ActionError(
+      RequestCodes.TARGET_ABSENT,
+      `${target.key} has no device present (state ${out.state})`,
+      {
+        target: target.key,
+        state: out.state,
+      },
+    );
   return { target: target.key, state: out.state };
 }
 
 async function forget(request: ControlRequest, ports: ControlPorts): Promise<unknown> {
   if (request.device !== undefined) {
     if (ports.presentDeviceKeys().includes(request.device))
-      throw new ActionError(RequestCodes.DEVICE_PRESENT, `device ${request.device} is present; unplug it first`);
+      throw new ActionError(
+        RequestCodes.DEVICE_PRESENT,
+        `device ${request.device} is present; unplug it first`,
+      );
     // A device has no retained topic of its own: once gone it is out of `devices` already.
     return { device: request.device, cleared: [] };
   }
@@ -75,7 +85,10 @@ async function forget(request: ControlRequest, ports: ControlPorts): Promise<unk
     );
   const topicKey = topicKeyOf(request.target);
   if (!topicKey)
-    throw new ActionError(RequestCodes.INVALID, `"${request.target}" is not a target key (vvvv:pppp[:SERIAL])`);
+    throw new ActionError(
+      RequestCodes.INVALID,
+      `"${request.target}" is not a target key (vvvv:pppp[:SERIAL])`,
+    );
   return { target: request.target, ...(await ports.forgetTarget(topicKey)) };
 }
 

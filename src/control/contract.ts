@@ -64,6 +64,7 @@ export type ParsedRequest =
   | { ok: false; code: string; message: string; transaction?: Transaction };
 
 const FIELDS = new Set(['transaction', 'ts', 'target', 'step', 'device']);
+// biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point (terminal injection).
 const PRINTABLE = /^[^\u0000-\u001f\u007f-\u009f]*$/;
 
 function isTransaction(v: unknown): v is Transaction {
@@ -76,16 +77,22 @@ function shortString(v: unknown, max: number): v is string {
 }
 
 function fail(code: string, message: string, transaction?: unknown): ParsedRequest {
-  return isTransaction(transaction) ? { ok: false, code, message, transaction } : { ok: false, code, message };
+  return isTransaction(transaction)
+    ? { ok: false, code, message, transaction }
+    : { ok: false, code, message };
 }
 
 /** What is wrong with one field, or undefined. */
 function fieldProblem(name: string, v: unknown): string | undefined {
   switch (name) {
     case 'transaction':
-      return isTransaction(v) ? undefined : 'transaction must be a string of 1..128 printable characters or an integer';
+      return isTransaction(v)
+        ? undefined
+        : 'transaction must be a string of 1..128 printable characters or an integer';
     case 'ts':
-      return Number.isSafeInteger(v) && (v as number) >= 0 ? undefined : 'ts must be milliseconds since the epoch';
+      return Number.isSafeInteger(v) && (v as number) >= 0
+        ? undefined
+        : 'ts must be milliseconds since the epoch';
     case 'target':
     case 'device':
       return shortString(v, 160) ? undefined : `${name} must be a string of 1..160 printable characters`;
@@ -138,7 +145,14 @@ export interface ControlResponse {
 }
 
 /** Error messages are cut like every other published text (docs/schemas/common: 1,024, printable). */
-export function errorResponse(code: string, message: string, ts: number, transaction?: Transaction, data?: unknown): ControlResponse {
+export function errorResponse(
+  code: string,
+  message: string,
+  ts: number,
+  transaction?: Transaction,
+  data?: unknown,
+): ControlResponse {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: replacing them is the point (terminal injection).
   const clean = message.replace(/[\u0000-\u001f\u007f-\u009f]/g, ' ').slice(0, 1024);
   return {
     status: 'error',

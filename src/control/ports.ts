@@ -43,3 +43,8 @@ export interface ControlPorts {
   forgetTarget(topicKey: string): Promise<{ cleared: string[] }>;
   heal?: HealService | undefined;
 }
+
+/** What features offer to requests, filled in as they start (AgentParts.services). */
+export interface ControlServices {
+  heal?: HealService;
+}

@@ -77,7 +77,11 @@ export class Responder {
     };
     if (delivered.retain)
       return answer(
-        errorResponse(RequestCodes.RETAINED, 'a retained request is refused: it would fire on every subscribe', now()),
+        errorResponse(
+          RequestCodes.RETAINED,
+          'a retained request is refused: it would fire on every subscribe',
+          now(),
+        ),
       );
     const parsed = parseRequest(delivered.payload, now(), this.maxAgeMs);
     if (!parsed.ok) return answer(errorResponse(parsed.code, parsed.message, now(), parsed.transaction));
@@ -90,7 +94,8 @@ export class Responder {
       const data = await HANDLERS[action](request, this.options.ports);
       return answer(okResponse(data, now(), tx));
     } catch (err) {
-      if (err instanceof ActionError) return answer(errorResponse(err.code, err.message, now(), tx, err.data));
+      if (err instanceof ActionError)
+        return answer(errorResponse(err.code, err.message, now(), tx, err.data));
       const message = err instanceof Error ? err.message : String(err);
       return answer(errorResponse(RequestCodes.ACTION_FAILED, `${action} failed: ${message}`, now(), tx));
     }
@@ -101,14 +106,18 @@ export class Responder {
    * `replug/<id>/response/` (a broker's ACL lets an agent write only its own root, and an agent must not be
    * made to publish elsewhere on an open broker). Both carry the Correlation Data.
    */
-  private publishes(action: string, response: ControlResponse, delivered: DeliveredRequest): ResponsePublish[] {
+  private publishes(
+    action: string,
+    response: ControlResponse,
+    delivered: DeliveredRequest,
+  ): ResponsePublish[] {
     const payload = JSON.stringify(response);
     const cd = delivered.correlationData ? { correlationData: delivered.correlationData } : {};
     const own = controlTopics.response(this.options.agent, action);
     const out: ResponsePublish[] = [{ topic: own, payload, response, ...cd }];
     const rt = delivered.responseTopic;
-    const mine = `${controlTopics.response(this.options.agent, '')}`;
-    if (rt && rt !== own && rt.startsWith(mine) && !/[+#\u0000]/.test(rt) && rt.length <= 512)
+    const mine = controlTopics.response(this.options.agent, '');
+    if (rt && rt !== own && rt.startsWith(mine) && !/[+#]/.test(rt) && !rt.includes('\0') && rt.length <= 512)
       out.push({ topic: rt, payload, response, ...cd });
     return out;
   }
