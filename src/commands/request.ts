@@ -62,8 +62,8 @@ const HELP = renderHelp({
   usage: ['replug request AGENT ACTION [options]', 'replug request --all ACTION [options]'],
   description: `Asks an agent (or every online agent) to act, over MQTT, and prints each answer.
 Actions: ${ACTIONS.join(', ')} (docs/topics.md, "Requests and responses").
-Only the broker's operator users may send requests; agents answer only with --commands (or a users file
-on their embedded broker).`,
+Only the broker's operator users may send requests; agents answer only with commands on (REPLUG_COMMANDS=1,
+or a users file on their embedded broker).`,
   options: requestOptions,
   footer: `Exit codes: 0 all answered ok; 1 one said error, or the broker refused the request; 2 usage error;
 3 some agents did not answer within --timeout (named on stderr).
@@ -182,7 +182,7 @@ export const requestCommand: Command = {
           ErrorCodes.MQTT_AUTH,
           `broker ${link.redacted} refused the request: ${err instanceof Error ? err.message : String(err)}`,
           {
-            hint: 'requests need a user with the operator role (replug broker passwd FILE USER --role operator)',
+            hint: 'requests need a user whose role is operator (replug broker passwd can make one)',
           },
         );
       });
