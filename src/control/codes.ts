@@ -27,6 +27,8 @@ export const RequestCodes = {
   HEAL_UNAVAILABLE: 'REPLUG_HEAL_UNAVAILABLE',
   /** reset: the ladder (or the step) ran and did not bring the target back. */
   RESET_FAILED: 'REPLUG_RESET_FAILED',
+  /** Too many requests are being acted on at once (a flood): asked again later, it may work. */
+  BUSY: 'REPLUG_REQUEST_BUSY',
   /** The action threw: the message says what failed. */
   ACTION_FAILED: 'REPLUG_ACTION_FAILED',
 } as const;

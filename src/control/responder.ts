@@ -47,6 +47,8 @@ export interface ResponderOptions {
   clock: Pick<Clock, 'now'>;
   maxAgeMs?: number;
   transactionMemory?: number;
+  /** Actions running at once; past it a request is refused with REPLUG_REQUEST_BUSY. Default 8. */
+  maxInFlight?: number;
   /** A request was refused or replayed: for the agent's log. */
   onRefused?: (what: { action: string; code: string; message: string }) => void;
 }
@@ -59,6 +61,7 @@ export type Outcome =
 export class Responder {
   private readonly memory: TransactionMemory;
   private readonly maxAgeMs: number;
+  private inFlight = 0;
 
   constructor(private readonly options: ResponderOptions) {
     this.memory = new TransactionMemory(options.transactionMemory ?? DEFAULT_TRANSACTION_MEMORY);
@@ -90,6 +93,17 @@ export class Responder {
     if (tx !== undefined && !this.memory.admit(tx)) return { kind: 'replayed', action, transaction: tx };
     if (!isAction(action))
       return answer(errorResponse(RequestCodes.UNKNOWN_ACTION, `unknown action "${action}"`, now(), tx));
+    // A flood of doctor or rescan requests must not pile up work on a Pi: refuse past the bound.
+    if (this.inFlight >= (this.options.maxInFlight ?? 8))
+      return answer(
+        errorResponse(
+          RequestCodes.BUSY,
+          `${this.inFlight} requests are being acted on; try again`,
+          now(),
+          tx,
+        ),
+      );
+    this.inFlight++;
     try {
       const data = await HANDLERS[action](request, this.options.ports);
       return answer(okResponse(data, now(), tx));
@@ -98,6 +112,8 @@ export class Responder {
         return answer(errorResponse(err.code, err.message, now(), tx, err.data));
       const message = err instanceof Error ? err.message : String(err);
       return answer(errorResponse(RequestCodes.ACTION_FAILED, `${action} failed: ${message}`, now(), tx));
+    } finally {
+      this.inFlight--;
     }
   }
 

@@ -191,4 +191,34 @@ describe('responder', () => {
       expect(o.publishes.map((p) => p.topic)).toEqual(['replug/pi-01/response/list']);
     }
   });
+
+  it('refuses past its in-flight bound while actions run, and takes requests again once they ended', async () => {
+    const ports = fakePorts();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    ports.doctor = async () => {
+      await gate;
+      return {};
+    };
+    const r = new Responder({ agent: 'pi-01', ports, clock, maxInFlight: 2 });
+    const running = [r.handle(req('doctor', {})), r.handle(req('doctor', {}))];
+    expect(only(await r.handle(req('doctor', {}))).error?.code).toBe(RequestCodes.BUSY);
+    release();
+    for (const out of await Promise.all(running)) expect(only(out).status).toBe('ok');
+    expect(only(await r.handle(req('list', {}))).status).toBe('ok');
+  });
+
+  it('an action that throws answers ACTION_FAILED', async () => {
+    const ports = fakePorts();
+    ports.rescan = async () => {
+      throw new Error('EIO reading /sys');
+    };
+    const out = only(await new Responder({ agent: 'pi-01', ports, clock }).handle(req('rescan', {})));
+    expect(out.error).toEqual({
+      code: RequestCodes.ACTION_FAILED,
+      message: 'rescan failed: EIO reading /sys',
+    });
+  });
 });
