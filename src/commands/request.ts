@@ -182,7 +182,7 @@ export const requestCommand: Command = {
           ErrorCodes.MQTT_AUTH,
           `broker ${link.redacted} refused the request: ${err instanceof Error ? err.message : String(err)}`,
           {
-            hint: 'requests need a user whose role is operator (replug broker passwd can make one)',
+            hint: 'requests need a user whose role is operator; replug broker passwd makes one',
           },
         );
       });
