@@ -11,6 +11,8 @@ import { type ControlRequest, type ControlResponse, controlTopics } from './cont
 
 /** Retained statuses come right after the SUBACK; the census is complete once they stop for this long. */
 export const CENSUS_QUIET_MS = 300;
+/** How long the census waits for the first retained status before it concludes there is none. */
+export const CENSUS_FIRST_MS = 1500;
 /** ...and never takes longer than this, however many agents keep arriving. */
 export const CENSUS_MAX_MS = 3000;
 
@@ -44,11 +46,16 @@ function wait(clock: Clock, ms: number): Promise<void> {
   return new Promise((resolve) => clock.setTimeout(resolve, ms));
 }
 
-/** Online and offline agents, by their last retained status. */
+/**
+ * Online and offline agents, by their last retained status. Retained messages follow the SUBACK, but a
+ * loaded broker may take a while to send the first: the census waits for one (up to CENSUS_FIRST_MS),
+ * then until they stop arriving for CENSUS_QUIET_MS, never longer than CENSUS_MAX_MS in all.
+ */
 async function census(clock: Clock, statuses: Map<string, string>, seen: () => number) {
   const start = clock.monotonic();
+  const elapsed = () => clock.monotonic() - start;
   let count = -1;
-  while (count !== seen() && clock.monotonic() - start < CENSUS_MAX_MS) {
+  while ((count !== seen() || (seen() === 0 && elapsed() < CENSUS_FIRST_MS)) && elapsed() < CENSUS_MAX_MS) {
     count = seen();
     await wait(clock, CENSUS_QUIET_MS);
   }
