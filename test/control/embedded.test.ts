@@ -2,16 +2,17 @@
  * Commands on the agent's embedded broker: on by themselves when it has a users file (operators ask, an
  * observer cannot); off without one unless --commands, which then warns that the broker is open.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mqtt from 'mqtt';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type RunningAgent, startAgent } from '../../src/agent/agent.js';
 import { loadAgentConfig } from '../../src/config/agent.js';
 import { systemClock } from '../../src/util/clock.js';
 import { FakeUsbTree } from '../fakes/usb-tree.js';
-import { PASSWORD, request, writeUsers } from './harness.js';
+import { PASSWORD, request, until, writeUsers } from './harness.js';
 
 describe('commands on the embedded broker', () => {
   let dir: string;
@@ -106,6 +107,47 @@ describe('commands on the embedded broker', () => {
     const r = await request(['--mqtt', on.brokerUrl, 'emb-pi', 'republish']);
     expect(r.code).toBe(0);
     expect(r.lines[0]).toMatch(/^emb-pi\s+ok\s+republish/);
+  });
+
+  it("forget sends an old target's Home Assistant components in the removal form and drops them from the record", async () => {
+    const state = join(dir, 'state');
+    await mkdir(state, { recursive: true });
+    const old = Object.fromEntries(
+      ['up', 'state', 'reconnects', 'p95'].map((s) => [
+        `replug-emb-pi-0403-6001-${s}`,
+        s === 'up' ? 'binary_sensor' : 'sensor',
+      ]),
+    );
+    await writeFile(
+      join(state, 'announced.json'),
+      JSON.stringify({ targets: [], homeassistant: { prefix: 'homeassistant', components: old } }),
+    );
+    const a = await start(['--commands', '--homeassistant']);
+    const ha = await mqtt.connectAsync(a.brokerUrl);
+    const configs: Record<string, { p: string }>[] = [];
+    ha.on('message', (_t, b) => b.length > 0 && configs.push(JSON.parse(b.toString()).cmps));
+    await ha.subscribeAsync('homeassistant/device/replug-emb-pi/config', { qos: 1 });
+    const r = await request(['--mqtt', a.brokerUrl, 'emb-pi', 'forget', '--target', '0403:6001', '--json']);
+    expect(r.code).toBe(0);
+    const cleared = (JSON.parse(r.lines[0] as string) as { data: { cleared: string[] } }).data.cleared;
+    expect(cleared.sort()).toEqual(
+      ['replug/emb-pi/target/0403-6001/state', ...Object.keys(old).map((id) => `homeassistant:${id}`)].sort(),
+    );
+    // Discovery configs are not retained: the one the agent sent at connect came before this subscriber, so
+    // the config seen here is the one forget sent.
+    const removal = await until('a config with the removal form', () =>
+      configs.find(
+        (c) =>
+          c['replug-emb-pi-0403-6001-up']?.p === 'binary_sensor' &&
+          Object.keys(c['replug-emb-pi-0403-6001-up'] ?? {}).length === 1,
+      ),
+    );
+    expect(removal['replug-emb-pi-0403-6001-p95']).toEqual({ p: 'sensor' });
+    const record = JSON.parse(await readFile(join(state, 'announced.json'), 'utf8')) as {
+      homeassistant: { components: Record<string, string> };
+    };
+    expect(Object.keys(record.homeassistant.components).filter((id) => id.includes('0403-6001'))).toEqual([]);
+    await ha.endAsync();
   });
 
   it('bad usage exits 2', async () => {
