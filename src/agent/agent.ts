@@ -18,6 +18,7 @@ import { nextBootCounter } from './boot-counter.js';
 import { Bus } from './bus.js';
 import { loadSessionDriver } from './driver.js';
 import { closeEmbeddedBroker, startEmbeddedBroker } from './embedded-broker.js';
+import { commands } from './features/commands.js';
 import { devicesTopic } from './features/devices.js';
 import { events } from './features/events.js';
 import { healthTopic } from './features/health.js';
@@ -41,6 +42,7 @@ export const FEATURES: readonly (() => Feature)[] = [
   healthTopic,
   homeassistant,
   relay,
+  commands,
 ];
 
 export interface AgentDeps {
@@ -81,7 +83,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     const session = await nextBootCounter(stateDir, { log });
     const runRoot = deps.runRoot ?? '/run';
     const roots = { proc: config.procRoot, sys: config.sysfsRoot, dev: config.devfsRoot, run: runRoot };
-    const runtime = await runtimeReport({ ...roots, root: deps.rootDir ?? '/' }, deps.env);
+    const doctorRoots = { ...roots, root: deps.rootDir ?? '/' };
+    const runtime = await runtimeReport(doctorRoots, deps.env);
     log.info({ runtime: runtime.info }, `runtime: ${runtime.summary}`);
 
     const broker = config.mqtt.url ? undefined : await startEmbeddedBroker(config, stateDir, log);
@@ -110,6 +113,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       reports: {},
       log,
       runRoot,
+      doctorInput: { roots: doctorRoots, env: deps.env },
+      services: {},
     };
     const features = await startFeatures(FEATURES, parts, stopper);
 

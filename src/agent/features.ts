@@ -6,7 +6,8 @@
  * new capability is one file plus one line in the root's list (agent.ts).
  */
 import type { AgentConfig } from '../config/agent.js';
-import type { RuntimeReport } from '../doctor/index.js';
+import type { ControlServices } from '../control/ports.js';
+import type { DoctorRoots, RuntimeReport } from '../doctor/index.js';
 import type { Logger } from '../log.js';
 import type { Publisher } from '../mqtt/publisher.js';
 import type { RelayStats } from '../relay/relay.js';
@@ -24,8 +25,8 @@ export interface AgentParts {
   clock: Clock;
   bus: Bus;
   publisher: Publisher;
-  watcher: Pick<UsbWatcher, 'current' | 'stats' | 'sourceStatus' | 'onDevicesChanged'>;
-  sessions: Pick<SessionManager, 'snapshot'>;
+  watcher: Pick<UsbWatcher, 'current' | 'stats' | 'sourceStatus' | 'onDevicesChanged' | 'rescan'>;
+  sessions: Pick<SessionManager, 'snapshot' | 'get' | 'restart'>;
   runtime: RuntimeReport;
   broker: { embedded: boolean; url: string };
   /** What the agent told the broker and Home Assistant in earlier runs (announced.ts). */
@@ -38,6 +39,10 @@ export interface AgentParts {
   log: Logger;
   /** Paths for parts that read the host (the relay, the doctor). */
   runRoot: string;
+  /** What `replug doctor` would read here (the `doctor` request answers with its report, issue 18). */
+  doctorInput: { roots: DoctorRoots; env: Record<string, string | undefined> };
+  /** Services a feature offers to the commands feature (the heal feature puts its ladder here). */
+  services: ControlServices;
 }
 
 export interface FeatureContext extends AgentParts {

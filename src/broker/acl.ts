@@ -9,13 +9,19 @@
  * - agent: publishes only under its own root, subscribes to its own root and to homeassistant/status
  *   (the Home Assistant birth message the agent re-sends discovery on).
  * - observer: subscribes anywhere, publishes nowhere (replug watch, dashboards).
+ * - operator: reads what an observer reads, and publishes requests only: `replug/<agent>/request/#` and
+ *   `replug/_fleet/request/#` (issue 18, `replug request`). Agents may not publish requests, even under
+ *   their own root: an agent is not an operator of itself or of the fleet.
  *
  * Patterns use Mosquitto's `pattern` syntax: `%u` is replaced by the username. Usernames are restricted to
  * [a-z0-9-] (users.ts), so a username can never inject `+`, `#` or `/` into a pattern.
  */
 
-export type Role = 'agent' | 'observer';
-export const ROLES: readonly Role[] = ['agent', 'observer'];
+export type Role = 'agent' | 'observer' | 'operator';
+export const ROLES: readonly Role[] = ['agent', 'observer', 'operator'];
+
+/** What an operator may publish; what no agent may (issue 18). */
+export const REQUEST_TOPICS: readonly string[] = ['replug/+/request/#', 'replug/_fleet/request/#'];
 
 /**
  * `observer: true`: an anonymous client of a broker that has a users file (issue 11): it may read as an
@@ -39,7 +45,7 @@ export interface AclOptions {
 
 export const DEFAULT_ACL: Required<AclOptions> = {
   agentPublish: ['replug/%u/#', 'homeassistant/device/replug-%u/config'],
-  agentSubscribe: ['replug/%u/#', 'homeassistant/status'],
+  agentSubscribe: ['replug/%u/#', 'homeassistant/status', 'replug/_fleet/request/#'],
   observerSubscribe: ['#'],
 };
 
@@ -102,6 +108,12 @@ export function authorizePublish(principal: Principal, topic: string, acl: AclOp
     return { allow: false, reason: 'anonymous clients may not publish on a broker with users: log in' };
   }
   if (principal.role === 'observer') return { allow: false, reason: 'observers may not publish' };
+  const request = REQUEST_TOPICS.some((f) => topicMatches(f, topic));
+  if (principal.role === 'operator')
+    return request
+      ? ALLOW
+      : { allow: false, reason: 'operators may publish only requests (replug/<id>/request/...)' };
+  if (request) return { allow: false, reason: `agent ${principal.username} may not publish requests` };
   const patterns = acl.agentPublish ?? DEFAULT_ACL.agentPublish;
   if (patterns.some((p) => topicMatches(expand(p, principal.username), topic))) return ALLOW;
   return {

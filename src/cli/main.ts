@@ -32,6 +32,10 @@ export const commands: Record<string, { summary: string; load: Loader }> = {
     summary: 'run the Aedes broker alone: auth, ACL, TLS, retained-state persistence',
     load: async () => (await import('../commands/broker.js')).brokerCommand,
   },
+  request: {
+    summary: 'ask one agent or the whole fleet to act (republish, rescan, reset, ...) and print the answers',
+    load: async () => (await import('../commands/request.js')).requestCommand,
+  },
   relay: {
     summary: 're-broadcast kernel USB uevents in udev format so libusb apps in this container see replugs',
     load: async () => (await import('../commands/relay.js')).relayCommand,

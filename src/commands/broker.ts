@@ -86,13 +86,19 @@ export const brokerOptions = defineOptions({
 });
 
 export const passwdOptions = defineOptions({
-  role: { kind: kinds.choice(['agent', 'observer'] as const, 'ROLE'), help: 'agent (default) or observer' },
+  role: {
+    kind: kinds.choice(['agent', 'observer', 'operator'] as const, 'ROLE'),
+    help: 'agent (default), observer, or operator (may send requests: replug request)',
+  },
   delete: { kind: kinds.flag(), help: 'remove the user' },
   ...commonRows,
 });
 
 const HELP = renderHelp({
-  usage: ['replug broker [options]', 'replug broker passwd FILE USERNAME [--role agent|observer] [--delete]'],
+  usage: [
+    'replug broker [options]',
+    'replug broker passwd FILE USERNAME [--role agent|observer|operator] [--delete]',
+  ],
   description: 'Runs the MQTT broker (Aedes) until SIGINT/SIGTERM. Flags win over variables.',
   options: brokerOptions,
   footer: `${limitsHelp()}

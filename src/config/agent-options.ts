@@ -227,6 +227,23 @@ export const agentOptions = defineOptions({
     env: 'REPLUG_HEALTH_INTERVAL_MS',
     help: 'health topic period',
   },
+  // --- fleet control (issue 18) ---
+  commands: {
+    group: M,
+    kind: kinds.flag(),
+    env: 'REPLUG_COMMANDS',
+    defaultText: 'off; on with --broker-users on the embedded broker',
+    help: 'answer requests on replug/<id>/request/<action> and replug/_fleet/request/<action> (docs/topics.md)',
+    more: ['who may ask is up to the broker: only its `operator` users may publish requests'],
+  },
+  'commands-max-age': {
+    group: M,
+    kind: kinds.int(1, 86_400, 'S'),
+    default: 60,
+    env: 'REPLUG_COMMANDS_MAX_AGE_S',
+    help: "refuse a request whose ts is further than S seconds from this agent's clock",
+  },
+  // --- end fleet control ---
   'broker-host': {
     group: B,
     kind: kinds.string('HOST'),

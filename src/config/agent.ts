@@ -45,6 +45,8 @@ export interface AgentConfig {
   broker: { host: string; port: number; allowAnonymous: boolean; users: string | undefined };
   stateDir: string | undefined;
   homeassistant: boolean;
+  /** Fleet control (issue 18): given = --commands; enabled also follows from a users file on the embedded broker. */
+  commands: { given: boolean; maxAgeMs: number };
   relay: boolean;
   healthIntervalMs: number;
   queueCapacity: number;
@@ -147,6 +149,7 @@ export function loadAgentConfig(
     },
     stateDir: v['state-dir'],
     homeassistant: v.homeassistant,
+    commands: { given: v.commands, maxAgeMs: v['commands-max-age'] * 1000 },
     relay: v.relay,
     healthIntervalMs: v['health-interval'],
     queueCapacity: v['queue-capacity'],

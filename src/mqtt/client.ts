@@ -43,6 +43,15 @@ export interface PublishAs {
   retain: boolean;
   /** An event: MQTT 5 message expiry applies. */
   event?: boolean;
+  /** MQTT 5 Correlation Data (a response to a request that carried it, issue 18). */
+  correlationData?: Buffer;
+}
+
+/** What a delivered message carried besides topic and payload (MQTT 5 properties only on a v5 link). */
+export interface MessageMeta {
+  retain: boolean;
+  responseTopic?: string | undefined;
+  correlationData?: Buffer | undefined;
 }
 
 export interface ClientEvents {
@@ -50,7 +59,7 @@ export interface ClientEvents {
   down: [];
   /** A refusal (credentials, ACL, quota...), once per distinct code and reason until the next connect. */
   problem: [ReplugError];
-  message: [topic: string, payload: Buffer];
+  message: [topic: string, payload: Buffer, meta: MessageMeta];
 }
 
 export function createClient(options: ClientOptions): AgentClient {
@@ -136,6 +145,12 @@ export class AgentClient {
     if (this.isUp) this.client?.subscribeAsync(filter, { qos: 1 }).catch(() => undefined);
   }
 
+  /** Forgets a filter given to subscribe(), and unsubscribes now when connected. */
+  unsubscribe(filter: string): void {
+    if (!this.subscriptions.delete(filter)) return;
+    if (this.isUp) this.client?.unsubscribeAsync(filter).catch(() => undefined);
+  }
+
   /** Maps a negative PUBACK's reason code to its meaning and reports it (once per reason). */
   refusedPublish(what: string, reason: Reason): void {
     this.report(this.refused(reason, `refused ${what}`));
@@ -205,8 +220,14 @@ export class AgentClient {
     c.on('connect', () => {
       if (gen === this.generation) this.onConnect(c);
     });
-    c.on('message', (topic, payload) => {
-      if (gen === this.generation) this.listeners.emit('message', topic, payload);
+    c.on('message', (topic, payload, packet) => {
+      if (gen !== this.generation) return;
+      const p = packet.properties;
+      this.listeners.emit('message', topic, payload, {
+        retain: packet.retain === true,
+        responseTopic: p?.responseTopic,
+        correlationData: p?.correlationData,
+      });
     });
     c.on('packetreceive', (packet) => {
       if (gen !== this.generation || packet.cmd !== 'connack') return;
@@ -267,6 +288,7 @@ export class AgentClient {
         contentType: 'application/json',
         userProperties: this.props,
         ...(as.event ? { messageExpiryInterval: this.options.eventExpiryS ?? 86_400 } : {}),
+        ...(as.correlationData ? { correlationData: as.correlationData } : {}),
       },
     };
   }

@@ -7,7 +7,7 @@ import type { ErrorInfo, SessionStateName } from './events.js';
 export type AfterClose =
   | { kind: 'wait' }
   | { kind: 'retry'; failures: number }
-  | { kind: 'start'; device: UsbDevice }
+  | { kind: 'start'; device: UsbDevice; why?: string }
   | { kind: 'stop' };
 
 export type MachineState<H = unknown> =
@@ -34,6 +34,8 @@ export type MachineEvent<H = unknown> =
   | { type: 'probe.failed'; error: ErrorInfo }
   | { type: 'closed'; error?: ErrorInfo }
   | { type: 'timer.fired' }
+  /** Close the session and open it again on the same device (a `restart` request, issue 18). */
+  | { type: 'restart' }
   | { type: 'stop' };
 
 export type MachineEmit =

@@ -94,7 +94,7 @@ function finish<H>(from: MachineState<H> & { name: 'terminating' }, opts: Machin
     case 'stop':
       return { state: { name: 'stopped' }, effects: [emitState(from, 'stopped', 'stopped')] };
     case 'start':
-      return begin(from, next.device, 1, 0, 'another matching device is present');
+      return begin(from, next.device, 1, 0, next.why ?? 'another matching device is present');
     case 'retry':
       // attempt 0: the retry timer starts a new reconnect cycle at attempt 1.
       return enterBackoff(
@@ -119,6 +119,7 @@ export function transition<H>(
   opts: MachineOptions = DEFAULT_MACHINE_OPTIONS,
 ): Transition<H> {
   if (event.type === 'stop' && state.name !== 'stopped') return stopping(state);
+  if (event.type === 'restart') return restarting(state);
   switch (state.name) {
     case 'waiting':
       return event.type === 'device.present'
@@ -163,6 +164,46 @@ function stopping<H>(state: Exclude<MachineState<H>, { name: 'stopped' }>): Tran
       };
     case 'terminating':
       return stay({ ...state, next: { kind: 'stop' } });
+  }
+}
+
+const RESTART = 'restart requested';
+
+/** Up or starting: close (or abort the open), then start again on the same device; backoff: retry now. */
+function restarting<H>(state: MachineState<H>): Transition<H> {
+  switch (state.name) {
+    case 'up':
+      return {
+        state: {
+          name: 'terminating',
+          device: state.device,
+          awaitingOpen: false,
+          next: { kind: 'start', device: state.device, why: RESTART },
+        },
+        effects: [
+          { type: 'cancelProbeTimer' },
+          { type: 'abort' },
+          emitState(state, 'terminating', RESTART, state.device),
+          { type: 'close', handle: state.handle },
+        ],
+      };
+    case 'starting':
+      return {
+        state: {
+          name: 'terminating',
+          device: state.device,
+          awaitingOpen: true,
+          next: { kind: 'start', device: state.device, why: RESTART },
+        },
+        effects: [{ type: 'abort' }, emitState(state, 'terminating', RESTART, state.device)],
+      };
+    case 'backoff': {
+      const started = begin<H>(state, state.device, 1, 0, RESTART);
+      return { state: started.state, effects: [{ type: 'cancelTimer' }, ...started.effects] };
+    }
+    default:
+      // waiting (no device), terminating (already closing), stopped: nothing to restart.
+      return stay(state);
   }
 }
 

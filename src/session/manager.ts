@@ -51,6 +51,8 @@ export interface SessionManager {
   /** One entry per target, in the order given, for `target/<key>/state`. */
   snapshot(): TargetState[];
   get(target: string): TargetState | undefined;
+  /** Closes and reopens the target's session (session.restart()); false for an unknown or idle target. */
+  restart(target: string): boolean;
   /** Closes every session (aborting stuck drivers, bounded by the close timeout) and detaches. */
   stop(): Promise<void>;
 }
@@ -112,6 +114,7 @@ export function createSessionManager<H>(options: SessionManagerOptions<H>): Sess
     snapshot: () =>
       [...sessions.values()].map(({ spec, session }) => toTargetState(spec, session.snapshot())),
     get: state,
+    restart: (target) => (stopped ? false : (sessions.get(target)?.session.restart() ?? false)),
     async stop() {
       stopped = true;
       for (const detach of [...detachers]) detach();

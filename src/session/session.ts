@@ -91,6 +91,17 @@ export class Session<H = unknown> {
     this.choose(this.opts.clock.monotonic());
   }
 
+  /**
+   * Closes the session and opens it again on the same device (issue 18's `restart`). false when there is
+   * nothing to restart: no device present, or the session is already closing or stopped.
+   */
+  restart(): boolean {
+    const name = this.state.name;
+    if (name !== 'up' && name !== 'starting' && name !== 'backoff') return false;
+    this.dispatch({ type: 'restart' });
+    return true;
+  }
+
   /** Ends the session: aborts driver I/O, closes, clears timers. Resolves when stopped; never hangs. */
   async stop(): Promise<void> {
     const done = new Promise<void>((resolve) => {

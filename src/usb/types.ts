@@ -67,6 +67,8 @@ export interface DeviceSource {
   readonly name: SourceName;
   start(listener: SourceListener): Promise<void>;
   stop(): Promise<void>;
+  /** Re-lists now, when the source can (a `rescan` request, issue 18); resolves when that listing ended. */
+  rescan?(): Promise<void>;
 }
 
 /** Instance identity while plugged: bus and address. */

@@ -178,6 +178,13 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     };
   }
 
+  /** Every source that can re-list does so now; resolves with their names when all ended (issue 18). */
+  async rescan(): Promise<string[]> {
+    const able = this.sources.filter((s) => typeof s.rescan === 'function');
+    await Promise.all(able.map((s) => s.rescan?.().catch(() => undefined)));
+    return able.map((s) => s.name);
+  }
+
   /** Per-source counters for the health topic. */
   stats(): Partial<Record<SourceName, SourceStats>> {
     return this.counters.snapshot(

@@ -73,7 +73,7 @@ describe('users file', () => {
     expect(caught).toBeInstanceOf(ConfigError);
     const problems = (caught as ConfigError).problems;
     expect(problems).toContain('users:1: invalid username "Bad_Name" (use a-z, 0-9, -)');
-    expect(problems).toContain('users:2: unknown role "wizard" (agent or observer)');
+    expect(problems).toContain('users:2: unknown role "wizard" (agent or observer or operator)');
     expect(problems).toContain('users:3: expected username:role:scrypt$N$r$p$salt$hash');
     expect(problems.length).toBe(5); // two bad hashes as well
   });

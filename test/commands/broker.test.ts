@@ -117,7 +117,7 @@ describe('replug broker passwd', () => {
     const badRole = context(piped('x\n'));
     expect(await main(['broker', 'passwd', 'users', 'a', '--role', 'root'], badRole.ctx)).toBe(2);
     expect(badRole.stderr.text).toBe(
-      'replug: --role must be agent or observer, got "root"\nreplug: hint: run with --help to see every flag and variable\n',
+      'replug: --role must be agent, observer or operator, got "root"\nreplug: hint: run with --help to see every flag and variable\n',
     );
   });
 

@@ -117,6 +117,10 @@ export class SysfsSource implements DeviceSource {
     return this.nextScan;
   }
 
+  rescan(): Promise<void> {
+    return this.scanNow();
+  }
+
   private schedule(): void {
     if (!this.listener) return;
     this.timer = this.clock.setTimeout(() => {
