@@ -7,6 +7,7 @@
  */
 import type { AgentConfig } from '../config/agent.js';
 import type { RuntimeReport } from '../doctor/index.js';
+import type { HealService } from '../heal/runner.js';
 import type { Logger } from '../log.js';
 import type { Publisher } from '../mqtt/publisher.js';
 import type { RelayStats } from '../relay/relay.js';
@@ -25,7 +26,7 @@ export interface AgentParts {
   bus: Bus;
   publisher: Publisher;
   watcher: Pick<UsbWatcher, 'current' | 'stats' | 'sourceStatus' | 'onDevicesChanged'>;
-  sessions: Pick<SessionManager, 'snapshot'>;
+  sessions: Pick<SessionManager, 'snapshot' | 'get'>;
   runtime: RuntimeReport;
   broker: { embedded: boolean; url: string };
   /** What the agent told the broker and Home Assistant in earlier runs (announced.ts). */
@@ -33,7 +34,12 @@ export interface AgentParts {
   /** Monotonic ms at start. */
   startedAt: number;
   /** Figures a feature offers for `health`: the relay feature puts its counters' reader here. */
-  reports: { relay?: () => RelayStats };
+  reports: { relay?: () => RelayStats; actions?: () => { ok: number; failed: number; timeout: number } };
+  /**
+   * Services a feature offers the others (issue 15): `heal` while --heal is on (request a climb or one
+   * step for a target key; issue 18's reset request calls it).
+   */
+  services: { heal?: HealService };
   /** For logs: the agent's root logger. */
   log: Logger;
   /** Paths for parts that read the host (the relay, the doctor). */
