@@ -10,6 +10,7 @@ import { kinds } from '../cli/kinds.js';
 import { commonRows, defineOptions, type RawFlags, type Values } from '../cli/options.js';
 import { type CollectOptions, collectFacts } from '../doctor/facts.js';
 import { formatReport, runtimeInfo, summarize } from '../doctor/format.js';
+import { formatHealSection, healSection } from '../doctor/heal.js';
 import { type DoctorRoots, defaultRoots } from '../doctor/types.js';
 import { judge } from '../doctor/verdict.js';
 import { ConfigError } from '../errors.js';
@@ -91,13 +92,12 @@ export function createDoctorCommand(collect: CollectOptions = {}): Command {
       }
       const facts = await collectFacts(roots, ctx.env, collect);
       const verdict = judge(facts);
+      const heal = await healSection(roots);
       if (values.json) {
-        println(
-          ctx.stdout,
-          JSON.stringify({ summary: summarize(facts), info: runtimeInfo(facts), facts, verdict, roots }),
-        );
+        const report = { summary: summarize(facts), info: runtimeInfo(facts), facts, verdict, roots, heal };
+        println(ctx.stdout, JSON.stringify(report));
       } else {
-        println(ctx.stdout, formatReport(facts, verdict));
+        println(ctx.stdout, `${formatReport(facts, verdict)}\n\n${formatHealSection(heal)}`);
       }
       return ExitCode.OK;
     },
