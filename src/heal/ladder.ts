@@ -45,6 +45,11 @@ export interface LadderState {
   lastSuccess: { at: number; step: StepName } | undefined;
   /** The rate limit was said for the current window (said once, not per trigger). */
   limitedSaid: boolean;
+  /**
+   * The last open failed because the device is busy or not ours to open (USB_BUSY, USB_ACCESS): another
+   * program holds it, it is not wedged, and resetting it would break that program. No climb while so.
+   */
+  blocked: boolean;
 }
 
 export type LadderEvent =
@@ -53,6 +58,8 @@ export type LadderEvent =
   | { type: 'up'; now: number }
   | { type: 'down'; now: number }
   | { type: 'failed'; now: number }
+  /** An open failed for a reason no heal step fixes (busy, access denied). */
+  | { type: 'blocked'; now: number }
   | { type: 'wedged'; now: number }
   | { type: 'tick'; now: number }
   /** The step's action finished (error: it could not run). */
@@ -79,6 +86,7 @@ export const initialLadder: LadderState = {
   runs: [],
   lastSuccess: undefined,
   limitedSaid: false,
+  blocked: false,
 };
 
 /** reopen first, then the device steps turned on, in LADDER order. */
@@ -109,13 +117,15 @@ function observe(s: LadderState, e: LadderEvent): LadderState {
     case 'present':
       return { ...s, present: true, downSince: s.up ? undefined : (s.downSince ?? e.now) };
     case 'gone':
-      return { ...s, present: false, up: false, failures: 0, downSince: undefined };
+      return { ...s, present: false, up: false, failures: 0, downSince: undefined, blocked: false };
     case 'up':
-      return { ...s, up: true, present: true, failures: 0, downSince: undefined };
+      return { ...s, up: true, present: true, failures: 0, downSince: undefined, blocked: false };
     case 'down':
-      return { ...s, up: false, downSince: s.present ? (s.downSince ?? e.now) : undefined };
+      return { ...s, up: false, downSince: s.present && !s.blocked ? (s.downSince ?? e.now) : undefined };
     case 'failed':
-      return { ...s, up: false, failures: s.failures + 1, downSince: s.downSince ?? e.now };
+      return { ...s, up: false, failures: s.failures + 1, downSince: s.downSince ?? e.now, blocked: false };
+    case 'blocked':
+      return { ...s, up: false, failures: 0, downSince: undefined, blocked: true };
     case 'wedged':
       return { ...s, up: false, downSince: e.now };
     default:
@@ -125,7 +135,7 @@ function observe(s: LadderState, e: LadderEvent): LadderState {
 
 function watching(s: LadderState, e: LadderEvent, o: LadderOptions): LadderTransition {
   if (e.type === 'request') return start(s, 'request', e.now, o, e.step);
-  if (!s.present || s.up) return { state: s, effects: [] };
+  if (!s.present || s.up || s.blocked) return { state: s, effects: [] };
   if (e.type === 'wedged') return start(s, 'wedged', e.now, o);
   if (e.type === 'failed' && s.failures >= o.afterAttempts) return start(s, 'attempts', e.now, o);
   if (e.type === 'tick' && s.downSince !== undefined && e.now - s.downSince >= o.afterMs)

@@ -85,8 +85,10 @@ export class HealRunner implements HealService {
     this.feed(e.target, { type: wedged ? 'wedged' : 'down', now });
   }
 
-  reconnectFailed(target: string): void {
-    this.feed(target, { type: 'failed', now: this.o.clock.monotonic() });
+  /** A failed open; busy or access denied is another program's device, never a reason to reset it. */
+  reconnectFailed(target: string, code?: string): void {
+    const blocked = code === ErrorCodes.USB_BUSY || code === ErrorCodes.USB_ACCESS;
+    this.feed(target, { type: blocked ? 'blocked' : 'failed', now: this.o.clock.monotonic() });
   }
 
   tick(): void {

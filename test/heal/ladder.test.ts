@@ -268,4 +268,27 @@ describe('the ladder', () => {
     expect(records(out.effects)).toEqual([{ step: 'reset', outcome: 'down', trigger: 'request', ms: 5002 }]);
     expect(out.state.phase.name).toBe('watching');
   });
+
+  it('never climbs for a device another program holds (busy, access denied): it is not wedged', () => {
+    const out = feed([
+      { type: 'present', now: 0 },
+      { type: 'blocked', now: 1 },
+      { type: 'down', now: 1 },
+      { type: 'blocked', now: 2 },
+      { type: 'blocked', now: 3 },
+      { type: 'blocked', now: 4 },
+      { type: 'tick', now: 100_000 },
+    ]);
+    expect(runs(out.effects)).toEqual([]);
+    const real = feed(
+      [
+        { type: 'failed', now: 100_001 },
+        { type: 'failed', now: 100_002 },
+        { type: 'failed', now: 100_003 },
+      ],
+      ALL,
+      out.state,
+    );
+    expect(runs(real.effects)).toEqual(['reset']);
+  });
 });

@@ -57,7 +57,7 @@ export const heal = (): Feature => ({
     });
     ctx.services.heal = runner;
     ctx.on('session.state', (e) => runner.sessionState(e));
-    ctx.on('reconnect.failed', (e) => runner.reconnectFailed(e.target));
+    ctx.on('reconnect.failed', (e) => runner.reconnectFailed(e.target, e.error.code));
     ctx.every(TICK_MS, 'the heal ladder', () => runner.tick());
     ctx.onStop(async () => {
       delete ctx.services.heal;
