@@ -10,7 +10,7 @@ export async function healSection(roots: Pick<DoctorRoots, 'sys' | 'dev'>): Prom
 }
 
 export function formatHealSection(caps: readonly StepCapability[]): string {
-  const lines = ['Heal steps (--heal, docs/heal.md):'];
+  const lines = ['Heal steps (the agent option heal, docs/heal.md):'];
   for (const c of caps) {
     lines.push(`  ${c.ok ? 'ok  ' : 'no  '} ${c.step.padEnd(11)} needs ${c.needs}`);
     if (!c.ok) lines.push(`         why: ${c.reason}`, `         fix: ${c.fix}`);
