@@ -85,18 +85,12 @@ function track(r: Runner, p: Promise<void>): void {
   void p.finally(() => r.inFlight.delete(p));
 }
 
-function fire(
-  ctx: FeatureContext,
-  r: Runner,
-  target: string,
-  trigger: ActionTrigger,
-  restartToo: boolean,
-): void {
+/** The commands for `trigger` (containers restart on `up` only, below). */
+function fire(ctx: FeatureContext, r: Runner, target: string, trigger: ActionTrigger): void {
   const set = actionsFor(ctx.config.actions, target);
   const device = ctx.sessions.get(target)?.device;
   const cmds = trigger === 'up' ? set.onUp : trigger === 'down' ? set.onDown : set.onHeal;
   for (const cmd of cmds) track(r, command(ctx, r, target, trigger, cmd, device));
-  if (restartToo) for (const name of set.restartContainers) track(r, restart(ctx, r, target, trigger, name));
 }
 
 function anyAction(ctx: FeatureContext): boolean {
@@ -138,19 +132,19 @@ export const actions = (): Feature => ({
     ctx.on('heal.step', (e) => {
       if (e.outcome !== 'up') return;
       healed.add(e.target);
-      fire(ctx, r, e.target, 'heal', false);
+      fire(ctx, r, e.target, 'heal');
     });
     ctx.on('session.state', (e) => {
       if (!keys.includes(e.target)) return;
       if (e.state === 'up') {
         // Back after a replug or a heal: restart the containers; not on this run's first up.
         const trigger = healed.delete(e.target) ? 'heal' : 'up';
-        fire(ctx, r, e.target, 'up', false);
+        fire(ctx, r, e.target, 'up');
         if (upBefore.has(e.target))
           for (const name of actionsFor(ctx.config.actions, e.target).restartContainers)
             track(r, restart(ctx, r, e.target, trigger, name));
         upBefore.add(e.target);
-      } else if (e.previous === 'up') fire(ctx, r, e.target, 'down', false);
+      } else if (e.previous === 'up') fire(ctx, r, e.target, 'down');
     });
     ctx.onStop(async () => {
       delete ctx.reports.actions;
