@@ -28,6 +28,22 @@ export const ErrorCodes = {
   INTERNAL: 'REPLUG_INTERNAL',
   /** The broker refused a publish or a connection for a reason other than credentials (MQTT 5 reason code). */
   MQTT_REFUSED: 'REPLUG_MQTT_REFUSED',
+  // The recovery ladder and actions (issue 15; docs/heal.md).
+  /** A heal step was not run: the per-target rate limit, or a climb already under way. */
+  HEAL_RATE_LIMITED: 'REPLUG_HEAL_RATE_LIMITED',
+  HEAL_BUSY: 'REPLUG_HEAL_BUSY',
+  /** A heal step would touch more than the target (a hub port shared with a non-target device). */
+  HEAL_REFUSED: 'REPLUG_HEAL_REFUSED',
+  /** A heal step needs a write this process may not do (root, a writable /sys, CAP_SYS_ADMIN). */
+  HEAL_PERMISSION: 'REPLUG_HEAL_PERMISSION',
+  /** This kernel or hub has no such control (no `disable` attribute, no driver bound). */
+  HEAL_UNSUPPORTED: 'REPLUG_HEAL_UNSUPPORTED',
+  HEAL_NOT_PRESENT: 'REPLUG_HEAL_NOT_PRESENT',
+  HEAL_FAILED: 'REPLUG_HEAL_FAILED',
+  ACTION_FAILED: 'REPLUG_ACTION_FAILED',
+  ACTION_TIMEOUT: 'REPLUG_ACTION_TIMEOUT',
+  DOCKER_UNAVAILABLE: 'REPLUG_DOCKER_UNAVAILABLE',
+  DOCKER_FAILED: 'REPLUG_DOCKER_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

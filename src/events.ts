@@ -3,13 +3,15 @@
  * src/session/events.ts). `AgentEvents` are the events published on replug/<agent>/event (a contract:
  * docs/topics.md, docs/schemas); src/agent/bus.ts adds the agent's internal ones.
  */
+import type { ActionEvents } from './actions/events.js';
+import type { HealEvents } from './heal/events.js';
 import type { SessionEvents } from './session/events.js';
 import type { UsbEvents } from './usb/events.js';
 
 export type { ErrorInfo, SessionStateName } from './session/events.js';
 export type { DetectionReport } from './usb/events.js';
 
-export interface AgentEvents extends UsbEvents, SessionEvents {}
+export interface AgentEvents extends UsbEvents, SessionEvents, HealEvents, ActionEvents {}
 
 export type AgentEventName = keyof AgentEvents;
 
@@ -23,6 +25,8 @@ export const AGENT_EVENT_NAMES = [
   'reconnect.attempt',
   'reconnect.succeeded',
   'reconnect.failed',
+  'heal.step',
+  'action.run',
 ] as const satisfies readonly AgentEventName[];
 
 // Fails to compile when an event is added to AgentEvents but not to the list above.

@@ -18,9 +18,11 @@ import { nextBootCounter } from './boot-counter.js';
 import { Bus } from './bus.js';
 import { loadSessionDriver } from './driver.js';
 import { closeEmbeddedBroker, startEmbeddedBroker } from './embedded-broker.js';
+import { actions } from './features/actions.js';
 import { commands } from './features/commands.js';
 import { devicesTopic } from './features/devices.js';
 import { events } from './features/events.js';
+import { heal } from './features/heal.js';
 import { healthTopic } from './features/health.js';
 import { homeassistant } from './features/homeassistant.js';
 import { infoTopic } from './features/info.js';
@@ -38,6 +40,8 @@ export const FEATURES: readonly (() => Feature)[] = [
   events,
   infoTopic,
   devicesTopic,
+  heal,
+  actions,
   targetStates,
   healthTopic,
   homeassistant,
@@ -111,10 +115,10 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
       announced: await AnnouncedStore.load(stateDir, log),
       startedAt,
       reports: {},
+      services: {},
       log,
       runRoot,
       doctorInput: { roots: doctorRoots, env: deps.env },
-      services: {},
     };
     const features = await startFeatures(FEATURES, parts, stopper);
 

@@ -6,8 +6,8 @@
  * new capability is one file plus one line in the root's list (agent.ts).
  */
 import type { AgentConfig } from '../config/agent.js';
-import type { ControlServices } from '../control/ports.js';
 import type { DoctorRoots, RuntimeReport } from '../doctor/index.js';
+import type { HealService } from '../heal/runner.js';
 import type { Logger } from '../log.js';
 import type { Publisher } from '../mqtt/publisher.js';
 import type { RelayStats } from '../relay/relay.js';
@@ -34,15 +34,18 @@ export interface AgentParts {
   /** Monotonic ms at start. */
   startedAt: number;
   /** Figures a feature offers for `health`: the relay feature puts its counters' reader here. */
-  reports: { relay?: () => RelayStats };
+  reports: { relay?: () => RelayStats; actions?: () => { ok: number; failed: number; timeout: number } };
+  /**
+   * Services a feature offers the others (issue 15): `heal` while --heal is on (request a climb or one
+   * step for a target key; issue 18's reset request calls it).
+   */
+  services: { heal?: HealService };
   /** For logs: the agent's root logger. */
   log: Logger;
   /** Paths for parts that read the host (the relay, the doctor). */
   runRoot: string;
   /** What `replug doctor` would read here (the `doctor` request answers with its report, issue 18). */
   doctorInput: { roots: DoctorRoots; env: Record<string, string | undefined> };
-  /** Services a feature offers to the commands feature (the heal feature puts its ladder here). */
-  services: ControlServices;
 }
 
 export interface FeatureContext extends AgentParts {

@@ -25,6 +25,8 @@ export interface TokenSpec {
 
 export interface Tokens {
   raw: RawFlags;
+  /** Every flag value in argv order: options that bind to the `--target` before them (issue 15) read it. */
+  order: { flag: string; value: string | boolean }[];
   positionals: string[];
   problems: string[];
 }
@@ -35,10 +37,12 @@ export function tokenize(argv: readonly string[], spec: TokenSpec, allowPosition
   const raw: RawFlags = {};
   const positionals: string[] = [];
   const problems: string[] = [];
+  const order: Tokens['order'] = [];
 
   const set = (flag: string, value: string | boolean) => {
     const info = byFlag.get(flag);
     if (!info) return;
+    order.push({ flag, value });
     const prev = raw[flag];
     if (info.multiple)
       raw[flag] = [...(Array.isArray(prev) ? prev : prev === undefined ? [] : [prev]), value];
@@ -104,7 +108,7 @@ export function tokenize(argv: readonly string[], spec: TokenSpec, allowPosition
     if (allowPositionals) positionals.push(arg);
     else problems.push(`unexpected argument "${arg}": this command takes options only`);
   }
-  return { raw, positionals, problems };
+  return { raw, order, positionals, problems };
 }
 
 /** `; did you mean --broker-port?` for a near miss (one edit or a missing prefix), else nothing. */

@@ -10,6 +10,7 @@ import { kinds } from '../cli/kinds.js';
 import { commonRows, defineOptions, type RawFlags, type Values } from '../cli/options.js';
 import { type CollectOptions, collectFacts } from '../doctor/facts.js';
 import { formatReport, runtimeInfo, summarize } from '../doctor/format.js';
+import { formatHealSection, healSection } from '../doctor/heal.js';
 import { checkTlsCert, formatTlsCheck } from '../doctor/tls.js';
 import { type DoctorRoots, defaultRoots } from '../doctor/types.js';
 import { judge } from '../doctor/verdict.js';
@@ -99,11 +100,12 @@ export function createDoctorCommand(collect: CollectOptions = {}): Command {
       const verdict = judge(facts);
       const certFile = values['tls-cert'];
       const tls = certFile ? await checkTlsCert(certFile) : undefined;
+      const heal = await healSection(roots);
       if (values.json) {
-        const out = { summary: summarize(facts), info: runtimeInfo(facts), facts, verdict, roots };
+        const out = { summary: summarize(facts), info: runtimeInfo(facts), facts, verdict, roots, heal };
         println(ctx.stdout, JSON.stringify(tls ? { ...out, tls } : out));
       } else {
-        println(ctx.stdout, formatReport(facts, verdict));
+        println(ctx.stdout, `${formatReport(facts, verdict)}\n\n${formatHealSection(heal)}`);
         if (tls) println(ctx.stdout, formatTlsCheck(tls));
       }
       return ExitCode.OK;

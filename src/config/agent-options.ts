@@ -8,6 +8,7 @@ import { DEFAULT_BACKOFF } from '../session/backoff.js';
 import { DEFAULT_PROBE_INTERVAL_MS } from '../session/drivers/types.js';
 import { parseTargetSpec } from '../usb/ids.js';
 import type { SourceName } from '../usb/types.js';
+import { healRows } from './heal-options.js';
 
 export const ALL_SOURCES: readonly SourceName[] = ['devfs', 'sysfs', 'nusb', 'uevent'];
 
@@ -270,6 +271,8 @@ export const agentOptions = defineOptions({
     env: 'REPLUG_BROKER_ALLOW_ANONYMOUS',
     help: 'allow anonymous clients beyond loopback (not recommended)',
   },
+  // Healing and actions (issue 15): one block, rows in heal-options.ts.
+  ...healRows,
   'log-level': { ...logLevelRow, group: O },
   'log-format': {
     group: O,

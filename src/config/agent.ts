@@ -10,6 +10,7 @@ import type { LogLevel } from '../log.js';
 import { hex4, parseDecimalId, type TargetSpec } from '../usb/ids.js';
 import type { SourceName } from '../usb/types.js';
 import { agentOptions } from './agent-options.js';
+import { type ActionsConfig, actionsConfig, type HealConfig, healConfig } from './heal.js';
 
 export { AGENT_ID_PATTERN, ALL_SOURCES, agentOptions, STOP_BOUND_MS } from './agent-options.js';
 
@@ -50,6 +51,9 @@ export interface AgentConfig {
   relay: boolean;
   healthIntervalMs: number;
   queueCapacity: number;
+  /** The recovery ladder (--heal ...) and the actions (--on-up ..., --restart-container); issue 15. */
+  heal: HealConfig;
+  actions: ActionsConfig;
   logLevel: LogLevel;
   logFormat: 'auto' | 'pretty' | 'json';
   debug: boolean;
@@ -153,6 +157,8 @@ export function loadAgentConfig(
     relay: v.relay,
     healthIntervalMs: v['health-interval'],
     queueCapacity: v['queue-capacity'],
+    heal: healConfig(v),
+    actions: actionsConfig(argv, agentOptions.tokenSpec(), v),
     logLevel: v['log-level'],
     logFormat: v['log-format'],
     debug: v.debug,

@@ -25,6 +25,8 @@ export const RequestCodes = {
   DEVICE_PRESENT: 'REPLUG_DEVICE_PRESENT',
   /** reset: this agent runs no recovery ladder. */
   HEAL_UNAVAILABLE: 'REPLUG_HEAL_UNAVAILABLE',
+  /** reset: the ladder refused to start (step not turned on, device absent, a climb under way, rate limit). */
+  RESET_REFUSED: 'REPLUG_RESET_REFUSED',
   /** reset: the ladder (or the step) ran and did not bring the target back. */
   RESET_FAILED: 'REPLUG_RESET_FAILED',
   /** Too many requests are being acted on at once (a flood): asked again later, it may work. */

@@ -107,6 +107,10 @@ function summarize(e: EventLike): string {
       return `reconnect failed${target}: ${String((e.error as { code?: unknown }).code)}`;
     case 'reconnect.attempt':
       return `reconnecting${target} #${String(e.attempt)}`;
+    case 'heal.step':
+      return `heal${target}: ${String(e.step)} ${String(e.outcome)}${e.next ? `, next ${String(e.next)}` : ''}`;
+    case 'action.run':
+      return `action${target}: ${String(e.kind)} ${String(e.outcome)}`;
     case 'device.added':
     case 'device.removed': {
       const d = e.device as { vid?: string; pid?: string; bus: number; address: number };

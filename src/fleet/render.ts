@@ -161,13 +161,19 @@ function targetCells(t: TargetStatePayload, current: boolean): Cell[] {
   return [
     { text: t.target },
     {
-      text: `${current ? '' : 'last: '}${t.state}${t.lastError ? ` ${t.lastError.code.replace(/^REPLUG_/, '')}` : ''}`,
+      text: `${current ? '' : 'last: '}${t.state}${t.lastError ? ` ${t.lastError.code.replace(/^REPLUG_/, '')}` : ''}${healText(t)}`,
       style,
     },
     { text: String(r.count) },
     { text: rate, style: r.failed > 0 ? 'red' : undefined },
     { text: lat },
   ];
+}
+
+/** ` healed 1/2` (climbs that brought the session back / climbs) when the agent runs --heal (issue 15). */
+export function healText(t: Pick<TargetStatePayload, 'heal'>): string {
+  if (!t.heal || t.heal.climbs === 0) return '';
+  return ` healed ${t.heal.healed}/${t.heal.climbs}`;
 }
 
 function fmtMs(ms: number | null): string {

@@ -25,7 +25,7 @@ export interface DiscoveryMessage {
   payload: Record<string, unknown>;
 }
 
-type TargetRef = Pick<TargetSnapshot, 'target' | 'vid' | 'pid' | 'serial'>;
+type TargetRef = Pick<TargetSnapshot, 'target' | 'vid' | 'pid' | 'serial' | 'heal'>;
 
 export function haStatusTopic(options: HomeAssistantOptions): string {
   return `${options.prefix ?? 'homeassistant'}/status`;
@@ -105,6 +105,22 @@ function targetComponents(agent: string, t: TargetRef): Components {
       device_class: 'duration',
       entity_category: 'diagnostic',
     }),
+    // With --heal on (the state carries heal counts, issue 15): climbs that brought the session back.
+    ...(t.heal
+      ? entity(
+          'heals',
+          'sensor',
+          'heals',
+          '{{ value_json.heal.healed if value_json.heal is defined else 0 }}',
+          {
+            state_class: 'total_increasing',
+            entity_category: 'diagnostic',
+            json_attributes_topic: state_topic,
+            json_attributes_template:
+              '{{ value_json.heal | tojson if value_json.heal is defined else "{}" }}',
+          },
+        )
+      : {}),
   };
 }
 

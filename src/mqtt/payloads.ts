@@ -111,6 +111,14 @@ export interface HealthInput {
   memory: { rssBytes: number | null; heapUsedBytes: number };
   sources: Partial<Record<SourceName, SourceCounters>>;
   relay?: Record<string, unknown>;
+  /** Recovery ladder and action totals (issue 15), when configured. */
+  heal?: {
+    climbs: number;
+    healed: number;
+    exhausted: number;
+    refused: number;
+    actions: { ok: number; failed: number; timeout: number };
+  };
 }
 
 export interface HealthPayload extends HealthInput {

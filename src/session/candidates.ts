@@ -16,8 +16,11 @@ export function matchesTarget(
   target: TargetSpec,
   device: Pick<UsbDevice, 'vid' | 'pid' | 'serial'>,
 ): boolean {
-  if (device.vid?.toLowerCase() !== target.vid.toLowerCase()) return false;
-  if (device.pid?.toLowerCase() !== target.pid.toLowerCase()) return false;
+  const vid = device.vid?.toLowerCase();
+  const pid = device.pid?.toLowerCase();
+  // Any of the target's IDs (TargetSpec.alt: a device that re-enumerates under another ID, issue 15).
+  const ids = [target, ...(target.alt ?? [])];
+  if (!ids.some((id) => id.vid.toLowerCase() === vid && id.pid.toLowerCase() === pid)) return false;
   return target.serial === undefined || device.serial === target.serial;
 }
 

@@ -3,6 +3,7 @@
  * session's snapshot and the target spec the manager parsed once: nothing downstream parses a key string
  * back (issue 13).
  */
+import type { HealCounts } from '../heal/counts.js';
 import { type TargetSpec, targetKey } from '../usb/ids.js';
 import type { UsbDevice } from '../usb/types.js';
 import type { ErrorInfo, SessionStateName } from './events.js';
@@ -30,6 +31,8 @@ export interface TargetState {
   lastOutcome?: 'succeeded' | 'failed';
   lastError?: ErrorInfo;
   reconnects: ReconnectStats;
+  /** Recovery ladder counts, added by the heal feature when --heal is on (issue 15). */
+  heal?: HealCounts;
   device?: UsbDevice;
 }
 

@@ -29,6 +29,22 @@ export interface TargetSpec {
   vid: string;
   pid: string;
   serial?: string;
+  /**
+   * Other IDs the same device shows (`--target 1a6e:089a/18d1:9302`): Coral's USB accelerator enumerates
+   * as 1a6e:089a until its firmware is loaded, then as 18d1:9302 (issue 15). The key stays the first ID.
+   */
+  alt?: { vid: string; pid: string }[];
+}
+
+/** `vvvv:pppp/vvvv:pppp/...` ahead of an optional `:SERIAL`: the other IDs split off the spec's text. */
+function splitAltIds(text: string): { main: string; alt: string[] } | string {
+  const m = /^([^:/]+:[^:/]+)((?:\/[^:/]*:[^:/]*)+)(:.*)?$/.exec(text.trim());
+  if (!m) {
+    if (text.includes('/') && !/^[^/]*:[^/:]*:/.test(text))
+      return `"${text}" is not a target; other IDs go as vvvv:pppp/vvvv:pppp[:SERIAL]`;
+    return { main: text, alt: [] };
+  }
+  return { main: `${m[1]}${m[3] ?? ''}`, alt: (m[2] as string).split('/').slice(1) };
 }
 
 /**
@@ -36,7 +52,23 @@ export interface TargetSpec {
  * Returns an error string naming what is wrong rather than throwing, so config can collect every problem.
  */
 export function parseTargetSpec(text: string): TargetSpec | string {
-  const parts = text.trim().split(':');
+  const split = splitAltIds(text);
+  if (typeof split === 'string') return split;
+  const alt: { vid: string; pid: string }[] = [];
+  for (const id of split.alt) {
+    const [v = '', p = '', ...extra] = id.split(':');
+    const vid = parseHexId(v);
+    const pid = parseHexId(p);
+    if (vid === undefined || pid === undefined || extra.length > 0)
+      return `"${id}" in target "${text}" is not an ID pair; expected vvvv:pppp (hex)`;
+    alt.push({ vid: hex4(vid), pid: hex4(pid) });
+  }
+  const spec = parseOneTarget(split.main, text);
+  return typeof spec === 'string' || alt.length === 0 ? spec : { ...spec, alt };
+}
+
+function parseOneTarget(main: string, text: string): TargetSpec | string {
+  const parts = main.trim().split(':');
   if (parts.length < 2)
     return `"${text}" is not a target; expected vvvv:pppp or vvvv:pppp:SERIAL (hex, like lsusb prints)`;
   const [v = '', p = '', ...rest] = parts;

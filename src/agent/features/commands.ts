@@ -15,6 +15,7 @@ import { buildDiscovery } from '../../mqtt/homeassistant.js';
 import { encodePayload } from '../../mqtt/payloads.js';
 import { targetKey, targetTopicKey } from '../../usb/ids.js';
 import type { Feature, FeatureContext } from '../features.js';
+import { healPort } from './heal-port.js';
 
 /** How long `restart` and `forget` wait for what they started before answering with what they saw. */
 const SETTLE_BOUND_MS = 10_000;
@@ -91,6 +92,9 @@ async function forgetHomeAssistant(ctx: FeatureContext, topicKey: string): Promi
 
 function ports(ctx: FeatureContext): ControlPorts {
   const { watcher, sessions, publisher } = ctx;
+  // The heal feature registers its ladder when --heal is on; read it at each request, since features
+  // start in list order.
+  const heal = healPort(ctx, () => ctx.services.heal);
   return {
     targets: () => ctx.config.targets.map((t) => ({ key: targetKey(t), topicKey: targetTopicKey(t) })),
     republish: () => {
@@ -116,7 +120,7 @@ function ports(ctx: FeatureContext): ControlPorts {
       return { cleared: [publisher.topics.target(topicKey), ...ha] };
     },
     get heal() {
-      return ctx.services.heal;
+      return ctx.services.heal ? heal : undefined;
     },
   };
 }

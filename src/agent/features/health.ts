@@ -8,15 +8,21 @@ import { healthInput } from '../health.js';
 
 function publish(ctx: FeatureContext): void {
   const relay = ctx.reports.relay;
-  ctx.publisher.setHealth(
-    healthInput({
-      startedAt: ctx.startedAt,
-      clock: ctx.clock,
-      watcher: ctx.watcher,
-      relay: relay ? { stats: relay } : undefined,
-      faults: 0,
-    }),
-  );
+  const input = healthInput({
+    startedAt: ctx.startedAt,
+    clock: ctx.clock,
+    watcher: ctx.watcher,
+    relay: relay ? { stats: relay } : undefined,
+    faults: 0,
+  });
+  // Heal and action totals (issue 15), when either is configured.
+  const heal = ctx.services.heal?.totals();
+  const actions = ctx.reports.actions?.();
+  if (heal || actions) {
+    const none = { climbs: 0, healed: 0, exhausted: 0, refused: 0 };
+    input.heal = { ...(heal ?? none), actions: actions ?? { ok: 0, failed: 0, timeout: 0 } };
+  }
+  ctx.publisher.setHealth(input);
 }
 
 export const healthTopic = (): Feature => ({

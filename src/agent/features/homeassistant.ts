@@ -5,6 +5,7 @@
  * birth message was seen (issue 10; what-users-ask.md). Turned off after an earlier run announced the
  * device: the device itself is removed (an empty config), once.
  */
+import { noCounts } from '../../heal/counts.js';
 import { discoveryComponents, discoveryTopic, type HomeAssistantOptions } from '../../mqtt/homeassistant.js';
 import { targetKey } from '../../usb/ids.js';
 import type { Feature, FeatureContext } from '../features.js';
@@ -13,7 +14,9 @@ const OPTIONS: HomeAssistantOptions = { prefix: 'homeassistant' };
 const PREFIX = OPTIONS.prefix as string;
 
 function announce(ctx: FeatureContext): void {
-  const targets = ctx.config.targets.map((t) => ({ ...t, target: targetKey(t) }));
+  // --heal on: each target also gets its heal-count entity (issue 15), as the published states carry heal.
+  const heal = ctx.config.heal.steps.length > 0 ? { heal: noCounts() } : {};
+  const targets = ctx.config.targets.map((t) => ({ ...t, target: targetKey(t), ...heal }));
   const current = discoveryComponents(ctx.identity.agent, targets);
   const before = ctx.announced.get().homeassistant;
   const removed: Record<string, string> = {};

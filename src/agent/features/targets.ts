@@ -4,6 +4,7 @@
  * announced and this configuration no longer has (issue 10), remembering what is left to clear in the
  * state dir (announced.ts) until the broker acknowledged each removal.
  */
+import type { TargetState } from '../../session/target-state.js';
 import { targetTopicKey } from '../../usb/ids.js';
 import type { Feature, FeatureContext } from '../features.js';
 
@@ -19,13 +20,24 @@ async function clearRemoved(ctx: FeatureContext, current: string[]): Promise<voi
   }
 }
 
+/** The session's state with the heal counts when --heal is on (issue 15). */
+function withHeal(ctx: FeatureContext, state: TargetState): TargetState {
+  const counts = ctx.services.heal?.counts(state.target);
+  return counts ? { ...state, heal: counts } : state;
+}
+
 export const targetStates = (): Feature => ({
   name: 'targets',
   start(ctx) {
-    ctx.on('target.changed', (state) => ctx.publisher.setTargetState(state));
+    ctx.on('target.changed', (state) => ctx.publisher.setTargetState(withHeal(ctx, state)));
+    // A heal step changes the counts without a session event.
+    ctx.on('heal.step', ({ target }) => {
+      const state = ctx.sessions.get(target);
+      if (state) ctx.publisher.setTargetState(withHeal(ctx, state));
+    });
     ctx.on('agent.ready', () => {
       const states = ctx.sessions.snapshot();
-      for (const state of states) ctx.publisher.setTargetState(state);
+      for (const state of states) ctx.publisher.setTargetState(withHeal(ctx, state));
       void clearRemoved(ctx, states.map(targetTopicKey));
     });
   },
