@@ -23,7 +23,12 @@ const baseCli = arg('base-cli', undefined);
 const CYCLES = arg('cycles', 10_000);
 const IDLE_S = arg('idle-s', 10);
 
-const builds = baseCli ? [['this build', cli], ['base build', baseCli]] : [['this build', cli]];
+const builds = baseCli
+  ? [
+      ['this build', cli],
+      ['base build', baseCli],
+    ]
+  : [['this build', cli]];
 
 /** Starts an agent, waits for online and a health, then samples RSS and CPU over the idle window. */
 async function idle(label, bin, { external }) {
@@ -52,7 +57,13 @@ async function idle(label, bin, { external }) {
     const what = external ? '--mqtt to Mosquitto' : 'embedded broker';
     const counts = `${samples.length} samples over ${IDLE_S} s, min ${Math.round(Math.min(...samples))} MB; ${label}`;
     figure(`idle RSS, ${what}`, Math.max(...samples), 'MB', { max: external ? 48 : 64 }, counts);
-    figure(`idle CPU, ${what}`, cpuPct, '% of a core', { max: 0.5 }, `${Math.round(cpuMs(pid) - cpu0)} ms CPU in ${IDLE_S} s; ${label}`);
+    figure(
+      `idle CPU, ${what}`,
+      cpuPct,
+      '% of a core',
+      { max: 0.5 },
+      `${Math.round(cpuMs(pid) - cpu0)} ms CPU in ${IDLE_S} s; ${label}`,
+    );
   } finally {
     await sub.close();
     await agent.stop();
@@ -77,7 +88,8 @@ async function cycles(label, bin, broker) {
   let done = 0;
   try {
     await sub.waitFor(isOnline, 'retained online');
-    const seen = (type, address) => (k, j) => k === 'event' && j?.type === type && j?.device?.address === address;
+    const seen = (type, address) => (k, j) =>
+      k === 'event' && j?.type === type && j?.device?.address === address;
     let at100 = Number.NaN;
     const t0 = performance.now();
     for (; done < CYCLES; done++) {
@@ -100,7 +112,13 @@ async function cycles(label, bin, broker) {
       `${Math.round(at100)} MB after 100, ${Math.round(atEnd)} MB after ${done}; ${Math.round(done / seconds)} cycles/s; ${label}`,
     );
   } catch (err) {
-    figure(`RSS growth, 100 -> ${CYCLES} replug cycles`, Number.NaN, '%', { max: 10 }, `stopped after ${done} cycles: ${err.message}; ${label}`);
+    figure(
+      `RSS growth, 100 -> ${CYCLES} replug cycles`,
+      Number.NaN,
+      '%',
+      { max: 10 },
+      `stopped after ${done} cycles: ${err.message}; ${label}`,
+    );
   } finally {
     await sub.close();
     await agent.stop();

@@ -98,7 +98,16 @@ function consumer(name, cmd, args, { seqs = 0, onLines } = {}) {
 }
 
 const watchArgs = (bin, url) => [bin, 'watch', '--json', '--mqtt', url];
-const subArgs = (port, extra = []) => ['-h', '127.0.0.1', '-p', String(port), '-t', 'replug/#', '-v', ...extra];
+const subArgs = (port, extra = []) => [
+  '-h',
+  '127.0.0.1',
+  '-p',
+  String(port),
+  '-t',
+  'replug/#',
+  '-v',
+  ...extra,
+];
 
 /** Publishes at QoS 1 with `window` in flight: as fast as the broker acknowledges, never faster. */
 async function publishWindowed(client, count, topicOf, payloadOf, window = 100) {
@@ -120,7 +129,9 @@ async function throughput(broker) {
     consumer('replug watch --json', process.execPath, watchArgs(cli, broker.url), { seqs: N }),
   ];
   if (baseCli)
-    consumers.push(consumer('base watch --json', process.execPath, watchArgs(baseCli, broker.url), { seqs: N }));
+    consumers.push(
+      consumer('base watch --json', process.execPath, watchArgs(baseCli, broker.url), { seqs: N }),
+    );
   const pub = await mqtt.connectAsync(broker.url, { clientId: 'bench-pub' });
   for (let i = 0; !consumers.every((c) => c.probe); i++) {
     if (i > 100) throw new Error('consumers did not subscribe');
@@ -128,7 +139,12 @@ async function throughput(broker) {
     await sleep(100);
   }
   const t0 = performance.now();
-  await publishWindowed(pub, N, (seq) => `replug/bench-${seq % 10}/event`, (seq) => event(seq));
+  await publishWindowed(
+    pub,
+    N,
+    (seq) => `replug/bench-${seq % 10}/event`,
+    (seq) => event(seq),
+  );
   const sentMs = performance.now() - t0;
   await pub.endAsync();
   // Done when every consumer has all N, or none made progress for 5 s.
@@ -144,7 +160,13 @@ async function throughput(broker) {
     const complete = c.unique === N && c.dup === 0;
     const rate = complete && c.unique > 1 ? (c.unique / (c.last - c.first)) * 1000 : Number.NaN;
     const counts = `received ${c.unique}/${N} unique, ${c.dup} duplicates, first->last ${Math.round(c.last - c.first)} ms, peak RSS ${Math.round(mem[i].peakMb)} MB`;
-    figure(`${c.name} rate`, rate, 'msg/s', undefined, complete ? counts : `FAIL: dropped messages; ${counts}`);
+    figure(
+      `${c.name} rate`,
+      rate,
+      'msg/s',
+      undefined,
+      complete ? counts : `FAIL: dropped messages; ${counts}`,
+    );
     if (!complete) check(`${c.name} received every message`, false, counts);
     return rate;
   });
@@ -225,10 +247,16 @@ async function census(broker) {
   );
   const healthAgent = (line) => /"agent":"(sim-\d+)","kind":"health"/.exec(line)?.[1];
   const runs = [
-    ['mosquitto_sub -v', 'mosquitto_sub', subArgs(broker.port), (l) => /^replug\/(sim-\d+)\/health /.exec(l)?.[1]],
+    [
+      'mosquitto_sub -v',
+      'mosquitto_sub',
+      subArgs(broker.port),
+      (l) => /^replug\/(sim-\d+)\/health /.exec(l)?.[1],
+    ],
     ['replug watch --json', process.execPath, watchArgs(cli, broker.url), healthAgent],
   ];
-  if (baseCli) runs.push(['base watch --json', process.execPath, watchArgs(baseCli, broker.url), healthAgent]);
+  if (baseCli)
+    runs.push(['base watch --json', process.execPath, watchArgs(baseCli, broker.url), healthAgent]);
   for (const [name, cmd, args, agentOf] of runs) {
     const r = await censusRun(name, cmd, args, CENSUS, agentOf);
     const counts = `${r.agents}/${CENSUS} agents, ${r.lines} lines`;
@@ -263,7 +291,10 @@ async function fleetLag(broker) {
   const conns = await fleetConnections(broker.url);
   for (let i = 0; !watch.probe; i++) {
     if (i > 100) throw new Error('watch did not subscribe');
-    await conns[0].publishAsync('replug/probe/status', JSON.stringify({ state: 'online', session: 1, ts: T }));
+    await conns[0].publishAsync(
+      'replug/probe/status',
+      JSON.stringify({ state: 'online', session: 1, ts: T }),
+    );
     await sleep(100);
   }
   for (let s = 1; s <= SECONDS; s++) {
@@ -271,7 +302,9 @@ async function fleetLag(broker) {
     await Promise.all(
       conns.map((c, i) =>
         Promise.all(
-          idsOf(i, AGENTS).map((id) => c.publishAsync(`replug/${id}/event`, event(s, Date.now()), { qos: 1 })),
+          idsOf(i, AGENTS).map((id) =>
+            c.publishAsync(`replug/${id}/event`, event(s, Date.now()), { qos: 1 }),
+          ),
         ),
       ),
     );
@@ -284,7 +317,13 @@ async function fleetLag(broker) {
   lags.sort((a, b) => a - b);
   const counts = `${lags.length}/${want} events; p50 ${percentile(lags, 50)} ms, max ${lags.at(-1)} ms`;
   check('every event aggregated', lags.length === want, counts);
-  figure('publish -> aggregated lag p99', lags.length === want ? percentile(lags, 99) : Number.NaN, 'ms', { max: 1000 }, counts);
+  figure(
+    'publish -> aggregated lag p99',
+    lags.length === want ? percentile(lags, 99) : Number.NaN,
+    'ms',
+    { max: 1000 },
+    counts,
+  );
 }
 
 const broker = await startMosquitto({ maxQueued: 200_000 });

@@ -99,7 +99,14 @@ export async function watchAgent(url, id, { deadlineMs = 20_000 } = {}) {
       const hit = messages.find((m) => test(m.kind, m.json));
       if (hit) return Promise.resolve(hit.at);
       return new Promise((resolve, reject) => {
-        const w = { test, resolve: (at) => (clearTimeout(timer), waiters.splice(waiters.indexOf(w), 1), resolve(at)) };
+        const w = {
+          test,
+          resolve: (at) => {
+            clearTimeout(timer);
+            waiters.splice(waiters.indexOf(w), 1);
+            resolve(at);
+          },
+        };
         const timer = setTimeout(() => {
           waiters.splice(waiters.indexOf(w), 1);
           reject(new Error(`no ${what} within ${ms} ms`));

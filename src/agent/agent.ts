@@ -8,6 +8,7 @@ import type { RunningBroker } from '../broker/broker.js';
 import { type AgentConfig, STOP_BOUND_MS } from '../config/agent.js';
 import { type RuntimeReport, runtimeReport } from '../doctor/index.js';
 import type { Logger } from '../log.js';
+import { disablePacketNumberCache } from '../mqtt/packet-cache.js';
 import { createPublisher, type Publisher } from '../mqtt/publisher.js';
 import { createSessionManager, type SessionManager } from '../session/manager.js';
 import { targetKey } from '../usb/ids.js';
@@ -17,7 +18,6 @@ import { AnnouncedStore } from './announced.js';
 import { nextBootCounter } from './boot-counter.js';
 import { Bus } from './bus.js';
 import { loadSessionDriver } from './driver.js';
-import { closeEmbeddedBroker, startEmbeddedBroker } from './embedded-broker.js';
 import { devicesTopic } from './features/devices.js';
 import { events } from './features/events.js';
 import { healthTopic } from './features/health.js';
@@ -76,6 +76,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const { clock, log } = deps;
   const startedAt = clock.monotonic();
   const stopper = new Stopper(clock, log, STOP_BOUND_MS);
+  disablePacketNumberCache();
   try {
     const stateDir = await resolveStateDir(config.stateDir, deps.env, deps.homedir);
     const session = await nextBootCounter(stateDir, { log });
@@ -84,8 +85,12 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     const runtime = await runtimeReport({ ...roots, root: deps.rootDir ?? '/' }, deps.env);
     log.info({ runtime: runtime.info }, `runtime: ${runtime.summary}`);
 
-    const broker = config.mqtt.url ? undefined : await startEmbeddedBroker(config, stateDir, log);
-    if (broker) stopper.add('broker', () => closeEmbeddedBroker(broker, config.id, clock), 1500);
+    // Loaded only when it runs: Aedes and its LevelDB persistence are ~8 MB an agent with --mqtt never
+    // uses (issue 17, footprint).
+    const embedded = config.mqtt.url ? undefined : await import('./embedded-broker.js');
+    const broker = embedded ? await embedded.startEmbeddedBroker(config, stateDir, log) : undefined;
+    if (embedded && broker)
+      stopper.add('broker', () => embedded.closeEmbeddedBroker(broker, config.id, clock), 1500);
     const brokerUrl = config.mqtt.url ?? (broker as RunningBroker).url;
 
     const publisher = await openMqtt(config, deps, { broker, brokerUrl, session, stateDir, runtime });

@@ -5,9 +5,18 @@
  * ships docs/).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { Ajv2020 as Ajv2020Class, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+
+/**
+ * ajv is required on the first validation, not imported: an idle agent validates nothing (only journal
+ * lines at start, when there are any), and ajv is ~8 MB of RSS it would carry for nothing (issue 17).
+ * ajv is CommonJS, so a synchronous require keeps validatePayload synchronous.
+ */
+const requireAjv = (): typeof Ajv2020Class =>
+  (createRequire(import.meta.url)('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020Class }).Ajv2020;
 
 export type PayloadKind = 'status' | 'info' | 'devices' | 'event' | 'target' | 'health';
 
@@ -59,6 +68,7 @@ function validators(allErrors: boolean): Map<PayloadKind, ValidateFunction> {
   if (cached) return cached;
   const dir = findSchemaDir();
   // strict: unknown keywords in our own schemas are bugs.
+  const Ajv2020 = requireAjv();
   const ajv = new Ajv2020({ allErrors, strict: true, allowUnionTypes: true });
   for (const file of readdirSync(dir).filter((f) => f.endsWith('.schema.json'))) {
     ajv.addSchema(JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as object);
