@@ -34,16 +34,25 @@ export function rssMb(pid) {
  * Spawns `node <cli> agent ...args` with a fresh state dir. `t0` is stamped just before spawn (the exec
  * the start-up figure counts from).
  */
-export function spawnAgent(cli, args, { nodeArgs = [], env = {} } = {}) {
+export function spawnAgent(cli, args, { nodeArgs = [], env = {}, logLevel = 'warn', onLine } = {}) {
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'replug-bench-state-'));
-  const all = [...nodeArgs, cli, 'agent', '--state-dir', stateDir, '--log-level', 'warn', ...args];
+  const all = [...nodeArgs, cli, 'agent', '--state-dir', stateDir, '--log-level', logLevel, ...args];
+  if (onLine) all.push('--log-format', 'json');
   const t0 = performance.now();
+  const wall0 = Date.now();
   const child = spawn(process.execPath, all, {
     env: { PATH: process.env.PATH, HOME: stateDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stdout.resume();
+  if (onLine) {
+    let rest = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk) => {
+      const parts = (rest + chunk).split('\n');
+      rest = parts.pop() ?? '';
+      for (const line of parts) onLine(line);
+    });
+  } else child.stdout.resume();
   child.stderr.setEncoding('utf8').on('data', (d) => {
     stderr = (stderr + d).slice(-4000);
   });
@@ -51,6 +60,7 @@ export function spawnAgent(cli, args, { nodeArgs = [], env = {} } = {}) {
   return {
     child,
     t0,
+    wall0,
     stateDir,
     exited,
     stderr: () => stderr,

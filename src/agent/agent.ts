@@ -78,12 +78,14 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const stopper = new Stopper(clock, log, STOP_BOUND_MS);
   disablePacketNumberCache();
   try {
-    const stateDir = await resolveStateDir(config.stateDir, deps.env, deps.homedir);
-    const session = await nextBootCounter(stateDir, { log });
     const runRoot = deps.runRoot ?? '/run';
     const roots = { proc: config.procRoot, sys: config.sysfsRoot, dev: config.devfsRoot, run: runRoot };
-    const runtime = await runtimeReport({ ...roots, root: deps.rootDir ?? '/' }, deps.env);
-    log.info({ runtime: runtime.info }, `runtime: ${runtime.summary}`);
+    // Start-up (issue 17): the runtime facts are only needed by the MQTT client (its runtime label), so
+    // they are read while the state dir, boot counter and embedded broker come up, not before them.
+    const reading = runtimeReport({ ...roots, root: deps.rootDir ?? '/' }, deps.env);
+    reading.catch(() => {}); // awaited below; a failure there is the start's failure, not unhandled
+    const stateDir = await resolveStateDir(config.stateDir, deps.env, deps.homedir);
+    const session = await nextBootCounter(stateDir, { log });
 
     // Loaded only when it runs: Aedes and its LevelDB persistence are ~8 MB an agent with --mqtt never
     // uses (issue 17, footprint).
@@ -92,6 +94,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     if (embedded && broker)
       stopper.add('broker', () => embedded.closeEmbeddedBroker(broker, config.id, clock), 1500);
     const brokerUrl = config.mqtt.url ?? (broker as RunningBroker).url;
+    const runtime = await reading;
+    log.info({ runtime: runtime.info }, `runtime: ${runtime.summary}`);
 
     const publisher = await openMqtt(config, deps, { broker, brokerUrl, session, stateDir, runtime });
     stopper.add('mqtt', () => publisher.stop(1500), 2000);
