@@ -17,7 +17,12 @@ import { figure, percentile } from './lib/report.mjs';
 const cli = arg('cli', path.join(ROOT, 'dist/src/bin/replug.js'));
 const baseCli = arg('base-cli', undefined);
 const RUNS = arg('runs', 7);
-const builds = baseCli ? [['this build', cli], ['base build', baseCli]] : [['this build', cli]];
+const builds = baseCli
+  ? [
+      ['this build', cli],
+      ['base build', baseCli],
+    ]
+  : [['this build', cli]];
 
 /** Log messages that mark a stage, by a prefix of `msg`. */
 const STAGES = [
@@ -72,7 +77,14 @@ try {
       const ms = runs.map((r) => r.ms).sort((a, b) => a - b);
       const stages = STAGES.map(([name]) => {
         const v = runs.map((r) => r.marks[name]).filter((x) => x !== undefined);
-        return v.length ? `${name} ${Math.round(percentile(v.sort((a, b) => a - b), 50))}` : undefined;
+        return v.length
+          ? `${name} ${Math.round(
+              percentile(
+                v.sort((a, b) => a - b),
+                50,
+              ),
+            )}`
+          : undefined;
       }).filter(Boolean);
       figure(
         `exec -> retained online p50, ${what}`,

@@ -98,7 +98,7 @@ export async function watchAgent(url, id, { deadlineMs = 20_000 } = {}) {
     }
     messages.push({ kind, json, at });
     if (!first.has(kind)) first.set(kind, at);
-    for (const w of [...waiters]) if (w.test(kind, json)) w.resolve(at);
+    for (const w of [...waiters]) if (w.test(kind, json, at)) w.resolve(at);
   });
   return {
     client,
@@ -106,7 +106,7 @@ export async function watchAgent(url, id, { deadlineMs = 20_000 } = {}) {
     messages,
     /** Resolves with the arrival time of the first message (from now on, or already here) that passes. */
     waitFor(test, what, ms = deadlineMs) {
-      const hit = messages.find((m) => test(m.kind, m.json));
+      const hit = messages.find((m) => test(m.kind, m.json, m.at));
       if (hit) return Promise.resolve(hit.at);
       return new Promise((resolve, reject) => {
         const w = {
