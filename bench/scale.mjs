@@ -30,10 +30,14 @@ const builds = baseCli
     ]
   : [['this build', cli]];
 const run = promisify(execFile);
+// One id per run: Mosquitto keeps the retained devices and target states of the previous run's agent,
+// and a figure must never be that leftover (it once made a 1,000-device start look like 51 ms).
+let runs = 0;
+const freshId = (what) => `${what}-${process.pid}-${++runs}`;
 
 async function firstDevices(bin, broker, count) {
   const { tree, entries } = hubTree(count);
-  const id = `scale-${count}`;
+  const id = freshId(`scale-${count}`);
   const sub = await watchAgent(broker.url, id, { deadlineMs: 60_000 });
   const agent = spawnAgent(bin, [
     '--id',
@@ -71,7 +75,7 @@ async function firstDevices(bin, broker, count) {
 
 async function targets(bin, broker, n) {
   const { tree, devices } = hubTree(Math.max(n, 1));
-  const id = `targets-${n}`;
+  const id = freshId(`targets-${n}`);
   const args = ['--id', id, '--sysfs-root', tree.sys, '--devfs-root', tree.dev, '--mqtt', broker.url];
   args.push('--driver', DEVNODE_DRIVER, '--settle', '200');
   for (const d of devices.slice(0, n)) args.push('--target', `1209:0001:${d.serial}`);
