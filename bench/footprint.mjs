@@ -30,11 +30,14 @@ const builds = baseCli
     ]
   : [['this build', cli]];
 
+// One agent id per run: Mosquitto keeps the previous run's retained topics, never to be taken for this one's.
+let runs = 0;
+
 /** Starts an agent, waits for online and a health, then samples RSS and CPU over the idle window. */
 async function idle(label, bin, { external }) {
   const tree = new Tree('replug-bench-fp-');
   tree.plug('IDLE1');
-  const id = `fp-${external ? 'ext' : 'emb'}`;
+  const id = `fp-${external ? 'ext' : 'emb'}-${process.pid}-${++runs}`;
   const port = external ? external.port : await freePort();
   const url = external ? external.url : `mqtt://127.0.0.1:${port}`;
   const args = ['--id', id, '--sysfs-root', tree.sys, '--devfs-root', tree.dev];
@@ -74,7 +77,7 @@ async function idle(label, bin, { external }) {
 /** RSS after 100 cycles and after CYCLES, each the median of 5 samples over 2 s of quiet. */
 async function cycles(label, bin, broker) {
   const tree = new Tree('replug-bench-cyc-');
-  const id = 'fp-cycles';
+  const id = `fp-cycles-${process.pid}-${++runs}`;
   const args = ['--id', id, '--sysfs-root', tree.sys, '--devfs-root', tree.dev, '--mqtt', broker.url];
   args.push('--target', '1209:0001', '--driver', DEVNODE_DRIVER, '--settle', '200');
   const agent = spawnAgent(bin, args);

@@ -24,6 +24,9 @@ const builds = baseCli
     ]
   : [['this build', cli]];
 
+// One agent id per run: Mosquitto keeps the previous run's retained topics, never to be taken for this one's.
+let runs = 0;
+
 /** Log messages that mark a stage, by a prefix of `msg`. */
 const STAGES = [
   ['runtime report', 'runtime:'],
@@ -34,7 +37,7 @@ const STAGES = [
 async function once(bin, external) {
   const tree = new Tree('replug-bench-start-');
   tree.plug('START1');
-  const id = `start-${external ? 'ext' : 'emb'}`;
+  const id = `start-${external ? 'ext' : 'emb'}-${process.pid}-${++runs}`;
   const port = external ? external.port : await freePort();
   const url = external ? external.url : `mqtt://127.0.0.1:${port}`;
   const args = ['--id', id, '--sysfs-root', tree.sys, '--devfs-root', tree.dev];
