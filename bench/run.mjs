@@ -3,6 +3,7 @@
  * `npm run bench` (after `npm run build`): every benchmark in turn, each in its own Node process so one
  * cannot skew another's event loop. Figures are printed, never asserted; the exit code is non-zero only
  * when a benchmark could not run. Every PASS and FAIL line is counted and summed up at the end.
+ * `node bench/run.mjs --only startup,footprint` runs some of them.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -21,12 +22,15 @@ const benches = [
   ['queue-faults.mjs', 'issue 10: the durable queue under disk faults (root; about 6 minutes)'],
 ];
 
+// --only a,b runs just those (file names without .mjs); every other argument goes to each benchmark.
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt > 0 ? new Set(process.argv[onlyAt + 1].split(',').map((n) => `${n}.mjs`)) : undefined;
 let failed = 0;
 let passes = 0;
 const fails = [];
 for (const [file, title] of benches) {
   const script = path.join(here, file);
-  if (!existsSync(script)) continue;
+  if (!existsSync(script) || (only && !only.has(file))) continue;
   console.log(`\n=== bench/${file}: ${title}`);
   const code = await new Promise((resolve) => {
     const child = spawn(process.execPath, [script, ...process.argv.slice(2)], {
