@@ -1,39 +1,40 @@
 #!/usr/bin/env node
 /**
- * Benchmark for `replug watch` (issue 4). Run after `npm run build`:  node bench/watch.mjs [--n 50000]
+ * `replug watch` against `mosquitto_sub -v` on equal terms (issue 17, goal 3). Run after `npm run build`:
+ *   node bench/watch.mjs [--n 50000] [--census 10000] [--agents 1000] [--seconds 5] [--base-cli <replug.js>]
  *
- * 1. Throughput: `replug watch --json` and `mosquitto_sub -v` subscribe to the same broker; one publisher
- *    sends N schema-valid events as fast as it can (QoS 0); each consumer's rate is messages received over
- *    the time from its first to its last bench message. Goal: replug/mosquitto_sub >= 0.5.
- * 2. Fleet lag: 1,000 simulated agents (20 connections x 50 agent ids) publish their retained census and
- *    then one event per agent per second; lag = the CLI's receivedAt (stamped just before the reducer runs)
- *    minus the payload's ts (stamped at publish). Goal: p99 < 1 s.
- * The broker is Mosquitto when installed (so the consumers, not the broker, are the bottleneck), else the
- * embedded Aedes. Figures are printed, never asserted.
+ * 1. Throughput: both consumers subscribe to the same Mosquitto and receive the same stream of N events,
+ *    in one run. The publisher sends at QoS 1 with a window of 100 in flight, so it goes as fast as the
+ *    broker takes messages (never faster: nothing is lost between publisher and broker), and the broker
+ *    queues up to 200,000 messages per subscriber, so a slow consumer is queued for, not dropped. Every
+ *    consumer's seqs are counted: one that did not get all N exactly once gets no rate and the run FAILs.
+ *    Rate = messages / (last - first arrival) * 1000. Goal: replug watch / mosquitto_sub >= 1.0.
+ * 2. Census: 10,000 simulated agents' retained status + health are on the broker before watch starts;
+ *    time from exec to the last agent aggregated, watch's RSS (peak), and the agent count, which must be
+ *    exact. mosquitto_sub receives the same retained census in the same run for comparison.
+ * 3. Fleet lag (issue 4): 1,000 agents publish one event per agent per second; lag = watch's receivedAt
+ *    minus the payload's ts. Goal p99 < 1000 ms, with every event counted.
+ * --base-cli runs a second build's watch beside this one in the same runs (before/after on equal terms).
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import { arg, ROOT, sleep, startMosquitto } from './lib/procs.mjs';
+import { check, figure, percentile, procMemory } from './lib/report.mjs';
 
-const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const cli = path.join(root, 'dist/src/bin/replug.js');
+const cli = arg('cli', path.join(ROOT, 'dist/src/bin/replug.js'));
+const baseCli = arg('base-cli', undefined);
 if (!existsSync(cli)) {
   console.error('bench/watch.mjs: run `npm run build` first');
   process.exit(2);
 }
-const arg = (name, dflt) => {
-  const i = process.argv.indexOf(`--${name}`);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-};
 const N = arg('n', 50_000);
+const CENSUS = arg('census', 10_000);
 const AGENTS = arg('agents', 1000);
 const CONNECTIONS = arg('connections', 20);
 const SECONDS = arg('seconds', 5);
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const T = Date.now();
 const device = { key: 'serial:B1', vid: '1209', pid: '0001', serial: 'B1', bus: 1, address: 4 };
 const event = (seq, ts = T) =>
@@ -48,172 +49,136 @@ const event = (seq, ts = T) =>
     ts,
   });
 
-async function freePort() {
-  const s = net.createServer();
-  await new Promise((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address();
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-async function startBroker() {
-  const bin = ['/usr/sbin/mosquitto', '/usr/local/sbin/mosquitto'].find(existsSync);
-  if (bin) {
-    const port = await freePort();
-    const child = spawn(bin, ['-p', String(port)], { stdio: 'ignore' });
-    for (let i = 0; i < 100; i++) {
-      const ok = await new Promise((r) => {
-        const c = net.connect(port, '127.0.0.1', () => {
-          c.end();
-          r(true);
-        });
-        c.on('error', () => r(false));
-      });
-      if (ok) break;
-      await sleep(50);
-    }
-    return { name: 'mosquitto', url: `mqtt://127.0.0.1:${port}`, close: async () => child.kill() };
-  }
-  const { startBroker: aedes } = await import(path.join(root, 'dist/src/broker/broker.js'));
-  const b = await aedes({ port: 0 });
-  return { name: 'aedes', url: b.url, close: () => b.close() };
-}
-
-/** A consumer process whose stdout lines are counted (and optionally inspected) as they arrive. */
-function consumer(name, cmd, args, onLine) {
+/**
+ * A consumer process whose stdout is scanned for `"seq":N` as it arrives: which seqs came (once each?),
+ * and when the first and last did. `onChunk` sees the complete lines of each chunk.
+ */
+function consumer(name, cmd, args, { seqs = 0, onLines } = {}) {
+  const t0 = performance.now();
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] });
-  const c = { name, child, count: 0, first: 0, last: 0, ready: false };
+  const seen = new Uint8Array(seqs + 1);
+  const c = { name, child, t0, unique: 0, dup: 0, first: 0, last: 0, probe: false, exited: false };
+  child.once('exit', () => {
+    c.exited = true;
+  });
   let rest = '';
   child.stdout.setEncoding('utf8').on('data', (chunk) => {
-    if (!c.ready && chunk.includes('probe')) c.ready = true;
-    const parts = (rest + chunk).split('\n');
-    rest = parts.pop();
     const now = performance.now();
-    for (const line of parts) {
-      if (!line.includes('"seq"')) continue;
-      if (c.count === 0) c.first = now;
-      c.count++;
-      c.last = now;
-      onLine?.(line);
+    const text = rest + chunk;
+    const cut = text.lastIndexOf('\n');
+    rest = text.slice(cut + 1);
+    const lines = text.slice(0, cut + 1);
+    if (!c.probe && lines.includes('replug/probe/status')) c.probe = true;
+    if (!c.probe && lines.includes('"agent":"probe"')) c.probe = true;
+    if (seqs > 0) {
+      for (const m of lines.matchAll(/"seq":(\d+)/g)) {
+        const s = Number(m[1]);
+        if (s < 1 || s > seqs) continue;
+        if (seen[s]) {
+          c.dup++;
+          continue;
+        }
+        seen[s] = 1;
+        if (c.unique === 0) c.first = now;
+        c.unique++;
+        c.last = now;
+      }
     }
+    onLines?.(lines, now);
   });
+  c.stop = async () => {
+    if (!c.exited) {
+      const gone = new Promise((r) => child.once('exit', r));
+      child.kill('SIGINT');
+      await Promise.race([gone, sleep(5000)]);
+      if (!c.exited) child.kill('SIGKILL');
+    }
+  };
   return c;
 }
 
+const watchArgs = (bin, url) => [bin, 'watch', '--json', '--mqtt', url];
+const subArgs = (port, extra = []) => [
+  '-h',
+  '127.0.0.1',
+  '-p',
+  String(port),
+  '-t',
+  'replug/#',
+  '-v',
+  ...extra,
+];
+
+/** Publishes at QoS 1 with `window` in flight: as fast as the broker acknowledges, never faster. */
+async function publishWindowed(client, count, topicOf, payloadOf, window = 100) {
+  let next = 1;
+  await Promise.all(
+    Array.from({ length: window }, async () => {
+      while (next <= count) {
+        const seq = next++;
+        await client.publishAsync(topicOf(seq), payloadOf(seq), { qos: 1 });
+      }
+    }),
+  );
+}
+
 async function throughput(broker) {
-  const replug = consumer('replug watch --json', process.execPath, [
-    cli,
-    'watch',
-    '--json',
-    '--mqtt',
-    broker.url,
-  ]);
-  const { port } = new URL(broker.url);
-  const sub = consumer('mosquitto_sub -v', 'mosquitto_sub', [
-    '-h',
-    '127.0.0.1',
-    '-p',
-    port,
-    '-t',
-    'replug/#',
-    '-v',
-  ]);
+  console.log(`throughput: ${N} events, publisher QoS 1 (window 100), Mosquitto queues up to 200,000`);
+  const consumers = [
+    consumer('mosquitto_sub -v', 'mosquitto_sub', subArgs(broker.port), { seqs: N }),
+    consumer('replug watch --json', process.execPath, watchArgs(cli, broker.url), { seqs: N }),
+  ];
+  if (baseCli)
+    consumers.push(
+      consumer('base watch --json', process.execPath, watchArgs(baseCli, broker.url), { seqs: N }),
+    );
   const pub = await mqtt.connectAsync(broker.url, { clientId: 'bench-pub' });
-  // Both subscribed once each has printed a probe (a status: no "seq", so not counted).
-  for (let i = 0; !(replug.ready && sub.ready); i++) {
+  for (let i = 0; !consumers.every((c) => c.probe); i++) {
     if (i > 100) throw new Error('consumers did not subscribe');
     await pub.publishAsync('replug/probe/status', JSON.stringify({ state: 'online', session: 1, ts: T }));
     await sleep(100);
   }
   const t0 = performance.now();
-  for (let seq = 1; seq <= N; seq++) {
-    pub.publish(`replug/bench-${seq % 10}/event`, event(seq));
-    if (seq % 500 === 0) await new Promise((r) => setImmediate(r));
-  }
+  await publishWindowed(
+    pub,
+    N,
+    (seq) => `replug/bench-${seq % 10}/event`,
+    (seq) => event(seq),
+  );
+  const sentMs = performance.now() - t0;
   await pub.endAsync();
-  const sent = performance.now() - t0;
-  for (let idle = 0; idle < 30 && (replug.count < N || sub.count < N); idle++) {
-    const before = replug.count + sub.count;
+  // Done when every consumer has all N, or none made progress for 5 s.
+  for (let quiet = 0; quiet < 25 && !consumers.every((c) => c.unique >= N); ) {
+    const before = consumers.reduce((a, c) => a + c.unique, 0);
     await sleep(200);
-    if (replug.count + sub.count > before) idle = 0;
+    quiet = consumers.reduce((a, c) => a + c.unique, 0) > before ? 0 : quiet + 1;
   }
-  replug.child.kill('SIGINT');
-  sub.child.kill();
-  const rate = (c) => (c.count > 1 ? (c.count / (c.last - c.first)) * 1000 : 0);
-  console.log(`throughput (${broker.name}, ${N} events published in ${Math.round(sent)} ms, QoS 0)`);
-  for (const c of [sub, replug]) {
-    console.log(`  ${c.name.padEnd(22)} received ${c.count}/${N}  ${Math.round(rate(c))} msg/s`);
-  }
-  const ratio = rate(replug) / rate(sub);
-  console.log(`  ratio replug/mosquitto_sub = ${ratio.toFixed(2)} (goal >= 0.5)`);
-}
-
-async function fleetLag(broker) {
-  const lags = [];
-  const agentsSeen = new Set();
-  let censusDone = 0;
-  const tStart = performance.now();
-  const watch = consumer(
-    'replug watch --json',
-    process.execPath,
-    [cli, 'watch', '--json', '--mqtt', broker.url],
-    (line) => {
-      const l = JSON.parse(line);
-      if (l.kind === 'event') lags.push(l.receivedAt - l.payload.ts);
-    },
-  );
-  watch.child.stdout.on('data', (d) => {
-    for (const m of String(d).matchAll(/"agent":"(sim-\d+)","kind":"health"/g)) agentsSeen.add(m[1]);
-    if (agentsSeen.size === AGENTS && !censusDone) censusDone = performance.now() - tStart;
+  const mem = consumers.map((c) => procMemory(c.child.pid));
+  await Promise.all(consumers.map((c) => c.stop()));
+  console.log(`  publisher: ${N} sent and acknowledged in ${Math.round(sentMs)} ms`);
+  const rates = consumers.map((c, i) => {
+    const complete = c.unique === N && c.dup === 0;
+    const rate = complete && c.unique > 1 ? (c.unique / (c.last - c.first)) * 1000 : Number.NaN;
+    const counts = `received ${c.unique}/${N} unique, ${c.dup} duplicates, first->last ${Math.round(c.last - c.first)} ms, peak RSS ${Math.round(mem[i].peakMb)} MB`;
+    figure(
+      `${c.name} rate`,
+      rate,
+      'msg/s',
+      undefined,
+      complete ? counts : `FAIL: dropped messages; ${counts}`,
+    );
+    if (!complete) check(`${c.name} received every message`, false, counts);
+    return rate;
   });
-  await sleep(500);
-  const perConn = Math.ceil(AGENTS / CONNECTIONS);
-  const conns = await Promise.all(
-    Array.from({ length: CONNECTIONS }, (_, i) =>
-      mqtt.connectAsync(broker.url, { clientId: `bench-fleet-${i}` }),
-    ),
+  figure(
+    'ratio replug watch / mosquitto_sub',
+    rates[1] / rates[0],
+    '',
+    { min: 1.0 },
+    `${Math.round(rates[1])} / ${Math.round(rates[0])} msg/s`,
   );
-  const ids = (i) =>
-    Array.from({ length: perConn }, (_, k) => `sim-${i * perConn + k}`).filter(
-      (_, k) => i * perConn + k < AGENTS,
-    );
-  const tCensus = performance.now();
-  await Promise.all(
-    conns.map(async (c, i) => {
-      for (const id of ids(i)) {
-        const now = Date.now();
-        await c.publishAsync(
-          `replug/${id}/status`,
-          JSON.stringify({ state: 'online', session: 1, ts: now }),
-          { qos: 1, retain: true },
-        );
-        await c.publishAsync(`replug/${id}/health`, JSON.stringify(health(now)), { qos: 1, retain: true });
-      }
-    }),
-  );
-  for (let s = 1; s <= SECONDS; s++) {
-    const tick = performance.now();
-    await Promise.all(
-      conns.map((c, i) =>
-        Promise.all(ids(i).map((id) => c.publishAsync(`replug/${id}/event`, event(s, Date.now())))),
-      ),
-    );
-    await sleep(Math.max(0, 1000 - (performance.now() - tick)));
-  }
-  await sleep(1000);
-  watch.child.kill('SIGINT');
-  await Promise.all(conns.map((c) => c.endAsync()));
-  lags.sort((a, b) => a - b);
-  const p = (q) => lags[Math.min(lags.length - 1, Math.ceil((q / 100) * lags.length) - 1)];
-  console.log(
-    `fleet lag (${broker.name}, ${AGENTS} agents on ${CONNECTIONS} connections, 1 event/agent/s for ${SECONDS} s)`,
-  );
-  console.log(
-    `  census of ${agentsSeen.size} agents aggregated ${Math.round(censusDone - (tCensus - tStart))} ms after publishing began`,
-  );
-  console.log(
-    `  ${lags.length}/${AGENTS * SECONDS} events; publish->aggregated lag p50 ${p(50)} ms, p99 ${p(99)} ms, max ${lags.at(-1)} ms (goal < 1000)`,
-  );
+  if (baseCli)
+    figure('ratio base watch / mosquitto_sub', rates[2] / rates[0], '', { min: 1.0 }, 'the build before');
 }
 
 function health(ts) {
@@ -228,10 +193,144 @@ function health(ts) {
   };
 }
 
-const broker = await startBroker();
+async function fleetConnections(url) {
+  return Promise.all(
+    Array.from({ length: CONNECTIONS }, (_, i) => mqtt.connectAsync(url, { clientId: `bench-fleet-${i}` })),
+  );
+}
+
+/** Agent ids `sim-0..count-1`, split over the connections. */
+const idsOf = (i, count) => {
+  const per = Math.ceil(count / CONNECTIONS);
+  return Array.from({ length: per }, (_, k) => i * per + k)
+    .filter((n) => n < count)
+    .map((n) => `sim-${n}`);
+};
+
+/** Time from exec to `count` distinct agents' health in the output, and the peak RSS by then. */
+async function censusRun(name, cmd, args, count, agentOf) {
+  const agents = new Set();
+  let lines = 0;
+  let doneAt = 0;
+  const c = consumer(name, cmd, args, {
+    onLines(text, now) {
+      for (const line of text.split('\n')) {
+        if (line.length === 0) continue;
+        lines++;
+        const agent = agentOf(line);
+        if (agent) agents.add(agent);
+      }
+      if (!doneAt && agents.size >= count) doneAt = now;
+    },
+  });
+  const deadline = Date.now() + 60_000;
+  while (!doneAt && Date.now() < deadline) await sleep(20);
+  // Anything after the census (a duplicate, an agent more than published) would show in the counts.
+  await sleep(500);
+  const mem = procMemory(c.child.pid);
+  await c.stop();
+  return { ms: doneAt ? doneAt - c.t0 : Number.NaN, agents: agents.size, lines, mem };
+}
+
+async function census(broker) {
+  console.log(`census: ${CENSUS} simulated agents' retained status + health, published before watch starts`);
+  const conns = await fleetConnections(broker.url);
+  await Promise.all(
+    conns.map(async (c, i) => {
+      for (const id of idsOf(i, CENSUS)) {
+        const now = Date.now();
+        const status = JSON.stringify({ state: 'online', session: 1, ts: now });
+        await c.publishAsync(`replug/${id}/status`, status, { qos: 1, retain: true });
+        await c.publishAsync(`replug/${id}/health`, JSON.stringify(health(now)), { qos: 1, retain: true });
+      }
+    }),
+  );
+  const healthAgent = (line) => /"agent":"(sim-\d+)","kind":"health"/.exec(line)?.[1];
+  const runs = [
+    [
+      'mosquitto_sub -v',
+      'mosquitto_sub',
+      subArgs(broker.port),
+      (l) => /^replug\/(sim-\d+)\/health /.exec(l)?.[1],
+    ],
+    ['replug watch --json', process.execPath, watchArgs(cli, broker.url), healthAgent],
+  ];
+  if (baseCli)
+    runs.push(['base watch --json', process.execPath, watchArgs(baseCli, broker.url), healthAgent]);
+  for (const [name, cmd, args, agentOf] of runs) {
+    const r = await censusRun(name, cmd, args, CENSUS, agentOf);
+    const counts = `${r.agents}/${CENSUS} agents, ${r.lines} lines`;
+    check(`${name}: census count exact`, r.agents === CENSUS && r.lines === 2 * CENSUS, counts);
+    // Goals for watch (set in issue 17's bench, not by the issue): the census of a 10,000-agent fleet
+    // within 3 s of exec, in at most 160 MB. mosquitto_sub's figures are the floor, for comparison.
+    const isWatch = name !== 'mosquitto_sub -v';
+    figure(`${name}: exec -> census aggregated`, r.ms, 'ms', isWatch ? { max: 3000 } : undefined, counts);
+    figure(`${name}: peak RSS`, r.mem.peakMb, 'MB', isWatch ? { max: 160 } : undefined, counts);
+  }
+  // Clear the census so the lag run starts from an empty broker.
+  await Promise.all(
+    conns.map(async (c, i) => {
+      for (const id of idsOf(i, CENSUS)) {
+        await c.publishAsync(`replug/${id}/status`, '', { qos: 1, retain: true });
+        await c.publishAsync(`replug/${id}/health`, '', { qos: 1, retain: true });
+      }
+    }),
+  );
+  await Promise.all(conns.map((c) => c.endAsync()));
+}
+
+async function fleetLag(broker) {
+  console.log(`fleet lag: ${AGENTS} agents on ${CONNECTIONS} connections, 1 event/agent/s for ${SECONDS} s`);
+  const lags = [];
+  const watch = consumer('replug watch --json', process.execPath, watchArgs(cli, broker.url), {
+    onLines(text) {
+      for (const m of text.matchAll(/"receivedAt":(\d+),"agent":"sim-\d+","kind":"event".*?"ts":(\d+)\}/g))
+        lags.push(Number(m[1]) - Number(m[2]));
+    },
+  });
+  const conns = await fleetConnections(broker.url);
+  for (let i = 0; !watch.probe; i++) {
+    if (i > 100) throw new Error('watch did not subscribe');
+    await conns[0].publishAsync(
+      'replug/probe/status',
+      JSON.stringify({ state: 'online', session: 1, ts: T }),
+    );
+    await sleep(100);
+  }
+  for (let s = 1; s <= SECONDS; s++) {
+    const tick = performance.now();
+    await Promise.all(
+      conns.map((c, i) =>
+        Promise.all(
+          idsOf(i, AGENTS).map((id) =>
+            c.publishAsync(`replug/${id}/event`, event(s, Date.now()), { qos: 1 }),
+          ),
+        ),
+      ),
+    );
+    await sleep(Math.max(0, 1000 - (performance.now() - tick)));
+  }
+  const want = AGENTS * SECONDS;
+  for (let i = 0; i < 100 && lags.length < want; i++) await sleep(50);
+  await watch.stop();
+  await Promise.all(conns.map((c) => c.endAsync()));
+  lags.sort((a, b) => a - b);
+  const counts = `${lags.length}/${want} events; p50 ${percentile(lags, 50)} ms, max ${lags.at(-1)} ms`;
+  check('every event aggregated', lags.length === want, counts);
+  figure(
+    'publish -> aggregated lag p99',
+    lags.length === want ? percentile(lags, 99) : Number.NaN,
+    'ms',
+    { max: 1000 },
+    counts,
+  );
+}
+
+const broker = await startMosquitto({ maxQueued: 200_000 });
 try {
   await throughput(broker);
+  await census(broker);
   await fleetLag(broker);
 } finally {
-  await broker.close();
+  await broker.stop();
 }

@@ -105,3 +105,93 @@ export class Tree {
     rmSync(this.root, { recursive: true, force: true });
   }
 }
+
+/**
+ * A host with `count` devices behind hubs, written at once (sysfs entry, interface, node per device, in
+ * the kernel's order): per bus a hub at `B-1` with 7 hubs `B-1.H` behind it, 7 devices `B-1.H.P` behind
+ * each, as many buses as needed. Device n has VID:PID 1209:0001 and serial `S<n>`. Returns the tree, the
+ * devices (bus, address, portPath, serial) and how many entries a full listing has (devices + hubs).
+ */
+export function hubTree(count, prefix = 'replug-bench-hubs-') {
+  const tree = new Tree(prefix);
+  const devices = [];
+  let entries = 0;
+  for (let bus = 1, n = 0; n < count; bus++) {
+    const busDir = path.join(tree.dev, 'bus/usb', pad3(bus));
+    mkdirSync(busDir, { recursive: true });
+    if (bus > 1) {
+      const hub = path.join(tree.devices, `usb${bus}`);
+      mkdirSync(hub);
+      const attrs = { idVendor: '1d6b', idProduct: '0002', bcdDevice: '0601', bDeviceClass: '09' };
+      for (const [k, v] of Object.entries({ ...attrs, busnum: bus, devnum: 1, devpath: '0', speed: '480' }))
+        writeFileSync(path.join(hub, k), `${v}\n`);
+      writeFileSync(path.join(busDir, '001'), descriptors(0x1d6b, 0x0002, false));
+    }
+    let address = 2;
+    const add = (portPath, vid, pid, serial, cls) => {
+      writeEntry(tree, { bus, address, portPath, vid, pid, serial, cls });
+      entries++;
+      return address++;
+    };
+    add(`${bus}-1`, 0x05e3, 0x0610, undefined, '09');
+    for (let h = 1; h <= 7 && n < count; h++) {
+      add(`${bus}-1.${h}`, 0x05e3, 0x0610, undefined, '09');
+      for (let p = 1; p <= 7 && n < count; p++, n++) {
+        const portPath = `${bus}-1.${h}.${p}`;
+        const serial = `S${n}`;
+        devices.push({ bus, address: add(portPath, VID, PID, serial, '00'), portPath, serial });
+      }
+    }
+  }
+  return { tree, devices, entries };
+}
+
+function writeEntry(tree, { bus, address, portPath, vid, pid, serial, cls }) {
+  const dir = path.join(tree.devices, portPath);
+  mkdirSync(dir);
+  const attrs = {
+    idVendor: hex4(vid),
+    idProduct: hex4(pid),
+    bcdDevice: '0100',
+    bDeviceClass: cls,
+    bNumConfigurations: '1',
+    bConfigurationValue: '1',
+    busnum: String(bus),
+    devnum: String(address),
+    devpath: portPath.slice(portPath.indexOf('-') + 1),
+    speed: '480',
+    version: ' 2.00',
+    uevent: `MAJOR=189\nMINOR=${(bus - 1) * 128 + address - 1}\nDEVNAME=bus/usb/${pad3(bus)}/${pad3(address)}\nDEVTYPE=usb_device\nBUSNUM=${pad3(bus)}\nDEVNUM=${pad3(address)}`,
+  };
+  if (serial) Object.assign(attrs, { serial, manufacturer: 'replug', product: 'Bench' });
+  for (const [k, v] of Object.entries(attrs)) writeFileSync(path.join(dir, k), `${v}\n`);
+  const iface = path.join(tree.devices, `${portPath}:1.0`);
+  mkdirSync(iface);
+  writeFileSync(path.join(iface, 'bInterfaceClass'), cls === '09' ? '09\n' : 'ff\n');
+  writeFileSync(path.join(iface, 'bInterfaceNumber'), '00\n');
+  writeFileSync(
+    path.join(tree.dev, 'bus/usb', pad3(bus), pad3(address)),
+    descriptors(vid, pid, Boolean(serial)),
+  );
+}
+
+/** Unplugs one device of a hubTree (interface, node, entry: the kernel's order); plug it back with replug(). */
+export function unplugAt(tree, d) {
+  rmSync(path.join(tree.devices, `${d.portPath}:1.0`), { recursive: true, force: true });
+  rmSync(path.join(tree.dev, 'bus/usb', pad3(d.bus), pad3(d.address)), { force: true });
+  rmSync(path.join(tree.devices, d.portPath), { recursive: true, force: true });
+}
+
+/** Plugs a hubTree device back at a new address (the next free one on its bus above `d.address`). */
+export function replugAt(tree, d, address) {
+  d.address = address;
+  writeEntry(tree, {
+    bus: d.bus,
+    address,
+    portPath: d.portPath,
+    vid: VID,
+    pid: PID,
+    serial: d.serial,
+    cls: '00',
+  });
+}

@@ -64,13 +64,13 @@ async function waitListening(port, deadlineMs = 10_000) {
   }
 }
 
-export async function startMosquitto() {
+export async function startMosquitto({ maxQueued = 100_000 } = {}) {
   const binary = findExecutable('mosquitto');
   if (!binary) throw new Error('mosquitto is not installed (apt-get install -y mosquitto)');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'replug-bench-mosquitto-'));
   const port = await freePort();
   const conf = [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false'];
-  conf.push(`user ${os.userInfo().username}`, 'log_dest none', 'max_queued_messages 100000');
+  conf.push(`user ${os.userInfo().username}`, 'log_dest none', `max_queued_messages ${maxQueued}`);
   writeFileSync(path.join(dir, 'mosquitto.conf'), `${conf.join('\n')}\n`);
   const child = spawn(binary, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: 'ignore' });
   await waitListening(port);

@@ -8,6 +8,7 @@ import type { RunningBroker } from '../broker/broker.js';
 import { type AgentConfig, STOP_BOUND_MS } from '../config/agent.js';
 import { type RuntimeReport, runtimeReport } from '../doctor/index.js';
 import type { Logger } from '../log.js';
+import { disablePacketNumberCache } from '../mqtt/packet-cache.js';
 import { createPublisher, type Publisher } from '../mqtt/publisher.js';
 import { createSessionManager, type SessionManager } from '../session/manager.js';
 import { targetKey } from '../usb/ids.js';
@@ -17,7 +18,6 @@ import { AnnouncedStore } from './announced.js';
 import { nextBootCounter } from './boot-counter.js';
 import { Bus } from './bus.js';
 import { loadSessionDriver } from './driver.js';
-import { closeEmbeddedBroker, startEmbeddedBroker } from './embedded-broker.js';
 import { actions } from './features/actions.js';
 import { commands } from './features/commands.js';
 import { devicesTopic } from './features/devices.js';
@@ -82,18 +82,27 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const { clock, log } = deps;
   const startedAt = clock.monotonic();
   const stopper = new Stopper(clock, log, STOP_BOUND_MS);
+  disablePacketNumberCache();
   try {
-    const stateDir = await resolveStateDir(config.stateDir, deps.env, deps.homedir);
-    const session = await nextBootCounter(stateDir, { log });
     const runRoot = deps.runRoot ?? '/run';
     const roots = { proc: config.procRoot, sys: config.sysfsRoot, dev: config.devfsRoot, run: runRoot };
     const doctorRoots = { ...roots, root: deps.rootDir ?? '/' };
-    const runtime = await runtimeReport(doctorRoots, deps.env);
-    log.info({ runtime: runtime.info }, `runtime: ${runtime.summary}`);
+    // Start-up (issue 17): the runtime facts are only needed by the MQTT client (its runtime label), so
+    // they are read while the state dir, boot counter and embedded broker come up, not before them.
+    const reading = runtimeReport(doctorRoots, deps.env);
+    reading.catch(() => {}); // awaited below; a failure there is the start's failure, not unhandled
+    const stateDir = await resolveStateDir(config.stateDir, deps.env, deps.homedir);
+    const session = await nextBootCounter(stateDir, { log });
 
-    const broker = config.mqtt.url ? undefined : await startEmbeddedBroker(config, stateDir, log);
-    if (broker) stopper.add('broker', () => closeEmbeddedBroker(broker, config.id, clock), 1500);
+    // Loaded only when it runs: Aedes and its LevelDB persistence are ~8 MB an agent with --mqtt never
+    // uses (issue 17, footprint).
+    const embedded = config.mqtt.url ? undefined : await import('./embedded-broker.js');
+    const broker = embedded ? await embedded.startEmbeddedBroker(config, stateDir, log) : undefined;
+    if (embedded && broker)
+      stopper.add('broker', () => embedded.closeEmbeddedBroker(broker, config.id, clock), 1500);
     const brokerUrl = config.mqtt.url ?? (broker as RunningBroker).url;
+    const runtime = await reading;
+    log.info({ runtime: runtime.info }, `runtime: ${runtime.summary}`);
 
     const publisher = await openMqtt(config, deps, { broker, brokerUrl, session, stateDir, runtime });
     stopper.add('mqtt', () => publisher.stop(1500), 2000);

@@ -5,9 +5,18 @@
  * ships docs/).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import type { Ajv2020 as Ajv2020Class, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+
+/**
+ * ajv is required on the first validation, not imported: an idle agent validates nothing (only journal
+ * lines at start, when there are any), and ajv is ~8 MB of RSS it would carry for nothing (issue 17).
+ * ajv is CommonJS, so a synchronous require keeps validatePayload synchronous.
+ */
+const requireAjv = (): typeof Ajv2020Class =>
+  (createRequire(import.meta.url)('ajv/dist/2020.js') as { Ajv2020: typeof Ajv2020Class }).Ajv2020;
 
 export type PayloadKind = 'status' | 'info' | 'devices' | 'event' | 'target' | 'health';
 
@@ -47,31 +56,40 @@ export function findSchemaDir(from: string = path.dirname(fileURLToPath(import.m
   throw new Error(`replug: docs/schemas not found above ${from}; the package is incomplete`);
 }
 
-const compiled = new Map<boolean, Map<PayloadKind, ValidateFunction>>();
+interface Validators {
+  ajv: Ajv2020Class;
+  dir: string;
+  byKind: Map<PayloadKind, ValidateFunction>;
+}
+
+const compiled = new Map<boolean, Validators>();
 
 /**
  * allErrors: report every problem at once (what tests and tools want). Without it ajv stops at the first
  * failing keyword: `replug watch` checks strangers' payloads with that, because collecting every error of
  * a hostile 17 KB payload cost it half a millisecond, and a burst of them starved real agents (issue 12).
+ * Each kind is compiled on its first use (issue 17): compiling all six took watch ~1 s before the first
+ * census message, and the agent only ever checks events (its journal at start).
  */
-function validators(allErrors: boolean): Map<PayloadKind, ValidateFunction> {
-  const cached = compiled.get(allErrors);
-  if (cached) return cached;
-  const dir = findSchemaDir();
-  // strict: unknown keywords in our own schemas are bugs.
-  const ajv = new Ajv2020({ allErrors, strict: true, allowUnionTypes: true });
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.schema.json'))) {
-    ajv.addSchema(JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as object);
+function validator(allErrors: boolean, kind: PayloadKind): ValidateFunction {
+  let v = compiled.get(allErrors);
+  if (!v) {
+    const dir = findSchemaDir();
+    // strict: unknown keywords in our own schemas are bugs.
+    const Ajv2020 = requireAjv();
+    const ajv = new Ajv2020({ allErrors, strict: true, allowUnionTypes: true });
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.schema.json'))) {
+      ajv.addSchema(JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as object);
+    }
+    v = { ajv, dir, byKind: new Map() };
+    compiled.set(allErrors, v);
   }
-  const map = new Map<PayloadKind, ValidateFunction>();
-  for (const kind of PAYLOAD_KINDS) {
-    const id = `https://replug.example/schemas/${FILE_OF[kind]}`;
-    const validate = ajv.getSchema(id);
-    if (!validate) throw new Error(`replug: schema ${FILE_OF[kind]} missing from ${dir}`);
-    map.set(kind, validate);
-  }
-  compiled.set(allErrors, map);
-  return map;
+  const known = v.byKind.get(kind);
+  if (known) return known;
+  const validate = v.ajv.getSchema(`https://replug.example/schemas/${FILE_OF[kind]}`);
+  if (!validate) throw new Error(`replug: schema ${FILE_OF[kind]} missing from ${v.dir}`);
+  v.byKind.set(kind, validate);
+  return validate;
 }
 
 export function validatePayload(
@@ -79,8 +97,8 @@ export function validatePayload(
   value: unknown,
   options: { firstError?: boolean } = {},
 ): ValidationResult {
-  const validate = validators(!options.firstError).get(kind);
-  if (!validate) return { ok: false, errors: [`unknown payload kind ${kind}`] };
+  if (!(kind in FILE_OF)) return { ok: false, errors: [`unknown payload kind ${kind}`] };
+  const validate = validator(!options.firstError, kind);
   if (validate(value)) return { ok: true };
   return { ok: false, errors: (validate.errors ?? []).map(describe) };
 }

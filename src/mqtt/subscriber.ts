@@ -204,7 +204,8 @@ function openLink(
     protocolVersion: 5,
   };
   const clientId = `replug-watch-${randomBytes(4).toString('hex')}`;
-  const client = mqtt.connect(url, { ...options, clientId });
+  // writeCache: false spares watch mqtt-packet's 6 MB number cache; it writes SUBSCRIBE and PINGREQ only.
+  const client = mqtt.connect(url, { ...options, clientId, writeCache: false });
   let lastError = '';
   client.on('connect', () => {
     const wasDown = link.state === 'unreachable' || link.state === 'lost';

@@ -15,6 +15,8 @@ export interface SourceStats {
   missed: number;
   /** Sightings that belonged to an instance already gone (lagging view), ignored. */
   stale: number;
+  /** Sightings after the settle window closed: already counted in missed, so not in seen. */
+  late: number;
   /** ms after the first source, over this source's sightings (0 when it was first). */
   meanLatencyMs: number;
   maxLatencyMs: number;
@@ -25,6 +27,7 @@ interface Counter {
   first: number;
   missed: number;
   stale: number;
+  late: number;
   sum: number;
   max: number;
 }
@@ -35,7 +38,7 @@ export class SourceCounters {
   of(name: SourceName): Counter {
     let c = this.counters.get(name);
     if (!c) {
-      c = { seen: 0, first: 0, missed: 0, stale: 0, sum: 0, max: 0 };
+      c = { seen: 0, first: 0, missed: 0, stale: 0, late: 0, sum: 0, max: 0 };
       this.counters.set(name, c);
     }
     return c;
@@ -62,6 +65,7 @@ export class SourceCounters {
         first: c.first,
         missed: c.missed,
         stale: c.stale,
+        late: c.late,
         meanLatencyMs: c.seen === 0 ? 0 : Math.round((c.sum / c.seen) * 10) / 10,
         maxLatencyMs: Math.round(c.max * 10) / 10,
       };

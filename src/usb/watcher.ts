@@ -61,6 +61,12 @@ interface Sighting {
    * per-source counters and get no detection report.
    */
   initial: boolean;
+  /**
+   * The detection report was made: sources still absent were counted missed. A sighting after that is
+   * late (a rescan stamped at its start whose reads queued behind a loaded thread pool), not seen, or one
+   * sighting would count twice (the storm's sysfs seen + missed = 2001 of 2000).
+   */
+  reported: boolean;
 }
 
 interface Instance {
@@ -82,6 +88,14 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     string,
     Sighting & { generation: number; device: UsbDevice; added: Sighting }
   >();
+  /**
+   * When each instance id was last removed (monotonic ms, the removing source's stamp) and which
+   * generation that ended. Outlives the settle window: an add stamped before that removal is a view of
+   * the instance that is gone (a rescan that listed it, then stalled past the window on a loaded host),
+   * never a new instance; a new one can only be seen after it exists. One entry per bus+address, so
+   * bounded by 127 per bus.
+   */
+  private readonly lastRemoved = new Map<string, { at: number; generation: number }>();
   /** What each source claims is present: instance id -> generation it belongs to. */
   private readonly claims = new Map<SourceName, Map<string, number>>();
   private readonly status = new Map<SourceName, SourceStatus>();
@@ -135,6 +149,7 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     this.pendingTimers.clear();
     this.instances.clear();
     this.removals.clear();
+    this.lastRemoved.clear();
     for (const c of this.claims.values()) c.clear();
     this.bus = 'unknown';
   }
@@ -269,6 +284,14 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
       this.recordSighting(removal.added, source, at);
       return;
     }
+    const gone = this.lastRemoved.get(id);
+    if (gone && at < gone.at) {
+      // Older than the removal already reported: its own removal will find this claim stale.
+      claims.set(id, gone.generation);
+      this.counters.of(source).late++;
+      return;
+    }
+    this.lastRemoved.delete(id);
     const generation = ++this.generation;
     // Older claims on this id by other sources carry an older generation: they are stale from now on.
     claims.set(id, generation);
@@ -294,6 +317,7 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     const live = this.instances.get(id);
     if (live && claimed === live.generation) {
       this.instances.delete(id);
+      this.lastRemoved.set(id, { at, generation: live.generation });
       const removal = {
         ...this.newSighting(source, at),
         generation: live.generation,
@@ -322,17 +346,29 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
 
   private newSighting(first: SourceName, at: number): Sighting {
     const initial = [...this.status.values()].some((st) => st.state === 'starting');
-    return { first, firstAt: at, latency: new Map([[first, 0]]), timer: undefined, initial };
+    return {
+      first,
+      firstAt: at,
+      latency: new Map([[first, 0]]),
+      timer: undefined,
+      initial,
+      reported: false,
+    };
   }
 
   private recordSighting(s: Sighting, source: SourceName, at: number): void {
     if (s.latency.has(source)) return;
+    if (s.reported) {
+      if (!s.initial) this.counters.of(source).late++;
+      return;
+    }
     const ms = Math.max(0, at - s.firstAt);
     s.latency.set(source, ms);
     if (!s.initial) this.counters.sighting(source, ms);
   }
 
   private report(kind: 'added' | 'removed', device: UsbDevice, s: Sighting): void {
+    s.reported = true;
     if (s.initial) return;
     const missedBy = [...this.status]
       .filter(([name, st]) => st.state === 'active' && !s.latency.has(name))

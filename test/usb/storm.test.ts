@@ -71,8 +71,9 @@ describe('replug storm (real inotify, fake tree)', () => {
       await until(expected.length);
     }
     const seconds = (performance.now() - t0) / 1000;
-    // Let the last settle windows close, then stop.
-    await new Promise((r) => setTimeout(r, 300));
+    // Wait for the last settle windows to close (a condition, not a sleep: a loaded host stalls timers).
+    const reportsDue = Date.now() + 5000;
+    while (reports < 2 * CYCLES && Date.now() < reportsDue) await new Promise((r) => setTimeout(r, 20));
     const stats = watcher.stats();
     await watcher.stop();
     watcher.off('device.added', onAdded);
@@ -87,13 +88,16 @@ describe('replug storm (real inotify, fake tree)', () => {
     expect(log.filter((l) => l.startsWith('+'))).toHaveLength(CYCLES);
     expect(log.filter((l) => l.startsWith('-'))).toHaveLength(CYCLES);
     expect(reports).toBe(2 * CYCLES);
-    // Every add/remove is, per source, either seen or reported missed. devfs can miss an instance when the
-    // rescan saw the sysfs entry (written before the node) and the storm unplugged it within a millisecond.
+    // Every add/remove is, per source, either seen or reported missed, exactly once: a sighting after the
+    // report is late (counted in missed, not again in seen). devfs can miss an instance when the rescan saw
+    // the sysfs entry (written before the node) and the storm unplugged it within a millisecond.
     for (const name of ['devfs', 'sysfs'] as const) {
       expect((stats[name]?.seen ?? 0) + (stats[name]?.missed ?? 0)).toBe(2 * CYCLES);
     }
-    expect(stats.devfs?.seen).toBeGreaterThan(1.9 * CYCLES);
-    expect(stats.devfs?.first).toBeGreaterThan(CYCLES);
+    // Each add and each remove had exactly one first source. Which one wins is a matter of speed, and
+    // speed on a shared host is for bench/, not for an assertion: devfs only has to have worked.
+    expect((stats.devfs?.first ?? 0) + (stats.sysfs?.first ?? 0)).toBe(2 * CYCLES);
+    expect(stats.devfs?.first).toBeGreaterThan(0);
     expect(watcher.current()).toEqual([]);
 
     // No leaks: watch handles, timers, listeners.

@@ -1,0 +1,139 @@
+#!/usr/bin/env node
+/**
+ * The agent's footprint (issue 17, goal 2). Run after `npm run build`:
+ *   node bench/footprint.mjs [--cycles 10000] [--idle-s 10] [--base-cli <other build's replug.js>]
+ *
+ * 1. Idle RSS with the embedded broker and no target (goal <= 64 MB), and with --mqtt to an external
+ *    Mosquitto (goal <= 48 MB): the agent on a fake tree with one device, sampled every 500 ms over the
+ *    idle window after its retained `online` arrived and the first health went out; the figure is the
+ *    largest sample.
+ * 2. Idle CPU over the same window, utime + stime from /proc: goal <= 0.5 % of one core.
+ * 3. RSS after 10,000 replug cycles within 10 % of the RSS after 100 (a target session on the fake tree,
+ *    each cycle waited for: device.added then device.removed events at a subscriber).
+ * --base-cli measures another build in the same run, each scenario back to back (before/after).
+ */
+import path from 'node:path';
+import { cpuMs, isOnline, rssMb, spawnAgent, watchAgent } from './lib/agent-proc.mjs';
+import { Tree } from './lib/fake-tree.mjs';
+import { arg, DEVNODE_DRIVER, freePort, ROOT, sleep, startMosquitto } from './lib/procs.mjs';
+import { figure } from './lib/report.mjs';
+
+const cli = arg('cli', path.join(ROOT, 'dist/src/bin/replug.js'));
+const baseCli = arg('base-cli', undefined);
+const CYCLES = arg('cycles', 10_000);
+const IDLE_S = arg('idle-s', 10);
+
+const builds = baseCli
+  ? [
+      ['this build', cli],
+      ['base build', baseCli],
+    ]
+  : [['this build', cli]];
+
+// One agent id per run: Mosquitto keeps the previous run's retained topics, never to be taken for this one's.
+let runs = 0;
+
+/** Starts an agent, waits for online and a health, then samples RSS and CPU over the idle window. */
+async function idle(label, bin, { external }) {
+  const tree = new Tree('replug-bench-fp-');
+  tree.plug('IDLE1');
+  const id = `fp-${external ? 'ext' : 'emb'}-${process.pid}-${++runs}`;
+  const port = external ? external.port : await freePort();
+  const url = external ? external.url : `mqtt://127.0.0.1:${port}`;
+  const args = ['--id', id, '--sysfs-root', tree.sys, '--devfs-root', tree.dev];
+  args.push(...(external ? ['--mqtt', url] : ['--broker-port', String(port)]));
+  const agent = spawnAgent(bin, args);
+  const sub = await watchAgent(url, id);
+  try {
+    await sub.waitFor(isOnline, 'retained online');
+    await sub.waitFor((k) => k === 'health', 'health');
+    await sleep(1000); // the start-up's garbage is the start-up's
+    const pid = agent.child.pid;
+    const cpu0 = cpuMs(pid);
+    const w0 = performance.now();
+    const samples = [];
+    while (performance.now() - w0 < IDLE_S * 1000) {
+      samples.push(rssMb(pid));
+      await sleep(500);
+    }
+    const cpuPct = ((cpuMs(pid) - cpu0) / (performance.now() - w0)) * 100;
+    const what = external ? '--mqtt to Mosquitto' : 'embedded broker';
+    const counts = `${samples.length} samples over ${IDLE_S} s, min ${Math.round(Math.min(...samples))} MB; ${label}`;
+    figure(`idle RSS, ${what}`, Math.max(...samples), 'MB', { max: external ? 48 : 64 }, counts);
+    figure(
+      `idle CPU, ${what}`,
+      cpuPct,
+      '% of a core',
+      { max: 0.5 },
+      `${Math.round(cpuMs(pid) - cpu0)} ms CPU in ${IDLE_S} s; ${label}`,
+    );
+  } finally {
+    await sub.close();
+    await agent.stop();
+    tree.cleanup();
+  }
+}
+
+/** RSS after 100 cycles and after CYCLES, each the median of 5 samples over 2 s of quiet. */
+async function cycles(label, bin, broker) {
+  const tree = new Tree('replug-bench-cyc-');
+  const id = `fp-cycles-${process.pid}-${++runs}`;
+  const args = ['--id', id, '--sysfs-root', tree.sys, '--devfs-root', tree.dev, '--mqtt', broker.url];
+  args.push('--target', '1209:0001', '--driver', DEVNODE_DRIVER, '--settle', '200');
+  const agent = spawnAgent(bin, args);
+  const sub = await watchAgent(broker.url, id, { deadlineMs: 10_000 });
+  const quietRss = async () => {
+    await sleep(1000);
+    const s = [];
+    for (let i = 0; i < 5; i++, await sleep(400)) s.push(rssMb(agent.child.pid));
+    return s.sort((a, b) => a - b)[2];
+  };
+  let done = 0;
+  try {
+    await sub.waitFor(isOnline, 'retained online');
+    const seen = (type, address) => (k, j) =>
+      k === 'event' && j?.type === type && j?.device?.address === address;
+    let at100 = Number.NaN;
+    const t0 = performance.now();
+    for (; done < CYCLES; done++) {
+      const address = tree.plug(`C${done % 7}`);
+      await sub.waitFor(seen('device.added', address), `device.added ${address}`);
+      tree.unplug();
+      await sub.waitFor(seen('device.removed', address), `device.removed ${address}`);
+      // The subscriber keeps what it needs only: a long run must not measure the bench.
+      sub.messages.length = 0;
+      if (done + 1 === 100) at100 = await quietRss();
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    const atEnd = await quietRss();
+    const growth = ((atEnd - at100) / at100) * 100;
+    figure(
+      `RSS growth, 100 -> ${CYCLES} replug cycles`,
+      growth,
+      '%',
+      { max: 10 },
+      `${Math.round(at100)} MB after 100, ${Math.round(atEnd)} MB after ${done}; ${Math.round(done / seconds)} cycles/s; ${label}`,
+    );
+  } catch (err) {
+    figure(
+      `RSS growth, 100 -> ${CYCLES} replug cycles`,
+      Number.NaN,
+      '%',
+      { max: 10 },
+      `stopped after ${done} cycles: ${err.message}; ${label}`,
+    );
+  } finally {
+    await sub.close();
+    await agent.stop();
+    tree.cleanup();
+  }
+}
+
+const mosquitto = await startMosquitto();
+try {
+  for (const [label, bin] of builds) await idle(label, bin, { external: undefined });
+  for (const [label, bin] of builds) await idle(label, bin, { external: mosquitto });
+  for (const [label, bin] of builds) await cycles(label, bin, mosquitto);
+} finally {
+  await mosquitto.stop();
+}
