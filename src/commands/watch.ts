@@ -11,15 +11,15 @@ import { kinds, realFileState } from '../cli/kinds.js';
 import { commonRows, defineOptions } from '../cli/options.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_MAX_AGENTS, emptyFleet, reduce } from '../fleet/aggregate.js';
-import { compareRuntimes } from '../fleet/compare.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../fleet/decode.js';
 import { FleetIntake } from '../fleet/intake.js';
 import { checkExpectations, normalize, targetMatcher } from '../fleet/output.js';
-import { renderFrame } from '../fleet/render.js';
-import { renderCompare } from '../fleet/render-compare.js';
-import { LiveScreen } from '../fleet/screen.js';
 import { printable } from '../fleet/table.js';
 import type { FleetMessage, FleetState } from '../fleet/types.js';
+import { type Display, plainFrame, startDisplay, untilAborted } from '../fleet/view/display.js';
+import { feedJournal, ViewJournal } from '../fleet/view/journal.js';
+import { DEFAULT_STALE_FACTOR } from '../fleet/view/model.js';
+import type { ViewSources } from '../fleet/view/terminal.js';
 import { type BrokerLink, type SubscriberSettings, subscribe } from '../mqtt/subscriber.js';
 import { isValidAgentId, parseTopic } from '../mqtt/topics.js';
 import { parseTargetSpec, targetTopicKey } from '../usb/ids.js';
@@ -76,6 +76,12 @@ export const watchOptions = defineOptions({
     default: DEFAULT_MAX_AGENTS,
     help: 'keep at most N agents; past it the least recently seen agent that is not online makes room, else the new one is dropped and counted',
   },
+  // issue 19: the fleet views (src/fleet/view, src/fleet/http, src/metrics).
+  'stale-after': {
+    kind: kinds.int(1, 1000, 'N'),
+    default: DEFAULT_STALE_FACTOR,
+    help: 'mark an agent STALE when its newest retained state is older than N of its health intervals (learned from two health payloads, else 30 s)',
+  },
   ...commonRows,
 });
 
@@ -99,6 +105,7 @@ export interface WatchConfig {
   color: boolean;
   maxPayloadBytes: number;
   maxAgents: number;
+  staleFactor: number;
 }
 
 export function parseWatchConfig(
@@ -135,6 +142,7 @@ export function parseWatchConfig(
     color: !noColor && ctx.stdout.isTTY === true,
     maxPayloadBytes: f['max-payload'],
     maxAgents: f['max-agents'],
+    staleFactor: f['stale-after'],
   };
 }
 
@@ -148,25 +156,23 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
     return ExitCode.OK;
   }
   let state = emptyFleet();
+  const journal = new ViewJournal();
   const live = !config.once && !config.json;
   const tty = ctx.stdout.isTTY === true;
   const out = new LineBuffer(ctx.stdout);
-  let screen: LiveScreen | undefined;
+  let display: Display | undefined;
+  const quit = new AbortController();
   let links: readonly BrokerLink[] = [];
   let dropped = () => 0;
-  const width = () => ctx.stdout.columns ?? 120;
-  const frame = () =>
-    config.compare
-      ? renderCompare(compareRuntimes(state), { width: width(), color: config.color })
-      : renderFrame(state, {
-          width: width(),
-          color: config.color,
-          now: clock.now(),
-          brokers: linkView(links),
-          dropped: dropped(),
-          maxAgents: config.maxAgents,
-        });
-
+  const sources: ViewSources = {
+    state: () => state,
+    journal,
+    brokers: () => linkView(links),
+    dropped: () => dropped(),
+    color: config.color,
+    staleFactor: config.staleFactor,
+  };
+  const shown = { compare: config.compare, maxAgents: config.maxAgents };
   const check = (msg: FleetMessage): 'accepted' | 'rejected' => {
     const parsed = parseTopic(msg.topic);
     if (parsed?.kind === 'target' && !config.keepTarget(parsed.targetKey)) return 'accepted';
@@ -175,10 +181,11 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
       maxAgents: config.maxAgents,
     });
     state = result.state;
+    feedJournal(journal, state, msg.broker, result.outcome);
     if (config.json && keepEvent(config, result.outcome)) {
       out.push(JSON.stringify(normalize(msg, result.outcome, result.lateWill)));
     }
-    screen?.invalidate();
+    display?.invalidate();
     return result.outcome.ok ? 'accepted' : 'rejected';
   };
   // Messages are queued per source and checked in fair time slices (src/fleet/intake.ts, issue 12).
@@ -190,7 +197,7 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
     onLink(link, change) {
       // The view shows the link (agents behind a lost one become unknown); without a TTY, also one
       // stderr line per change.
-      screen?.invalidate();
+      display?.invalidate();
       if (!(live && tty)) linkLine(ctx, config, link, change);
     },
   });
@@ -199,19 +206,16 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
     if (config.once) {
       await subscriber.settled(CENSUS_QUIET_MS, config.onceTimeoutMs, ctx.signal);
       intake.drainAll();
-      if (!config.json) println(ctx.stdout, frame());
+      if (!config.json)
+        println(ctx.stdout, plainFrame(sources, shown, ctx.stdout.columns ?? 120, clock.now()));
       await out.flush();
       return verdict(ctx, config, state, subscriber.links);
     }
-    if (live) screen = new LiveScreen(ctx.stdout, clock, frame, { tty, refreshMs: 1000 });
-    screen?.start();
-    await new Promise<void>((done) => {
-      if (ctx.signal.aborted) done();
-      else ctx.signal.addEventListener('abort', () => done(), { once: true });
-    });
+    if (live) display = startDisplay(ctx, clock, sources, shown, () => quit.abort());
+    await untilAborted(ctx.signal, quit.signal);
     return ExitCode.OK;
   } finally {
-    screen?.stop();
+    display?.stop();
     await subscriber.close();
     await out.flush();
   }
