@@ -24,6 +24,7 @@ import { healthTopic } from './features/health.js';
 import { homeassistant } from './features/homeassistant.js';
 import { infoTopic } from './features/info.js';
 import { logLines } from './features/log.js';
+import { metrics } from './features/metrics.js';
 import { relay } from './features/relay.js';
 import { targetStates } from './features/targets.js';
 import { type AgentParts, type Feature, startFeatures } from './features.js';
@@ -41,6 +42,7 @@ export const FEATURES: readonly (() => Feature)[] = [
   healthTopic,
   homeassistant,
   relay,
+  metrics,
 ];
 
 export interface AgentDeps {

@@ -20,6 +20,8 @@ import { type Display, plainFrame, startDisplay, untilAborted } from '../fleet/v
 import { feedJournal, ViewJournal } from '../fleet/view/journal.js';
 import { DEFAULT_STALE_FACTOR } from '../fleet/view/model.js';
 import type { ViewSources } from '../fleet/view/terminal.js';
+import { DEFAULT_MAX_METRIC_AGENTS } from '../metrics/fleet-metrics.js';
+import { type Listen, parseListen, type RunningHttp, startMetricsServer } from '../metrics/server.js';
 import { type BrokerLink, type SubscriberSettings, subscribe } from '../mqtt/subscriber.js';
 import { isValidAgentId, parseTopic } from '../mqtt/topics.js';
 import { parseTargetSpec, targetTopicKey } from '../usb/ids.js';
@@ -28,6 +30,11 @@ import { type Clock, systemClock } from '../util/clock.js';
 const agentIdKind = kinds.checked('AGENT', (t) =>
   isValidAgentId(t) ? undefined : `agent id "${t}" is not valid; expected [a-z0-9-]+`,
 );
+
+const listenKind = kinds.checked('[HOST:]PORT', (t) => {
+  const at = parseListen(t);
+  return typeof at === 'string' ? at : undefined;
+});
 
 export const watchOptions = defineOptions({
   mqtt: {
@@ -82,6 +89,15 @@ export const watchOptions = defineOptions({
     default: DEFAULT_STALE_FACTOR,
     help: 'mark an agent STALE when its newest retained state is older than N of its health intervals (learned from two health payloads, else 30 s)',
   },
+  metrics: {
+    kind: listenKind,
+    help: 'serve Prometheus metrics of every agent seen on http://HOST:PORT/metrics (loopback unless HOST is given; docs/metrics.md)',
+  },
+  'metrics-max-agents': {
+    kind: kinds.int(1, 1_000_000),
+    default: DEFAULT_MAX_METRIC_AGENTS,
+    help: 'export at most N agents (the first by id); the rest are counted in replug_metrics_agents_unexported',
+  },
   ...commonRows,
 });
 
@@ -106,6 +122,8 @@ export interface WatchConfig {
   maxPayloadBytes: number;
   maxAgents: number;
   staleFactor: number;
+  metrics?: Listen;
+  metricsMaxAgents: number;
 }
 
 export function parseWatchConfig(
@@ -143,6 +161,8 @@ export function parseWatchConfig(
     maxPayloadBytes: f['max-payload'],
     maxAgents: f['max-agents'],
     staleFactor: f['stale-after'],
+    ...(f.metrics !== undefined ? { metrics: parseListen(f.metrics) as Listen } : {}),
+    metricsMaxAgents: f['metrics-max-agents'],
   };
 }
 
@@ -161,6 +181,7 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
   const tty = ctx.stdout.isTTY === true;
   const out = new LineBuffer(ctx.stdout);
   let display: Display | undefined;
+  const servers: RunningHttp[] = [];
   const quit = new AbortController();
   let links: readonly BrokerLink[] = [];
   let dropped = () => 0;
@@ -211,14 +232,32 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
       await out.flush();
       return verdict(ctx, config, state, subscriber.links);
     }
+    servers.push(...(await startServers(ctx, config, sources, () => linkView(links))));
     if (live) display = startDisplay(ctx, clock, sources, shown, () => quit.abort());
     await untilAborted(ctx.signal, quit.signal);
     return ExitCode.OK;
   } finally {
     display?.stop();
+    for (const s of servers.splice(0)) await s.close();
     await subscriber.close();
     await out.flush();
   }
+}
+
+/** --metrics (and --http): started before the view, each said once on stderr with its address. */
+async function startServers(
+  ctx: CommandContext,
+  config: WatchConfig,
+  sources: ViewSources,
+  links: () => readonly { url: string; ok: boolean }[],
+): Promise<RunningHttp[]> {
+  const started: RunningHttp[] = [];
+  if (config.metrics) {
+    const m = await startMetricsServer(config.metrics, { ...sources, links }, config.metricsMaxAgents);
+    started.push(m);
+    println(ctx.stderr, `replug: metrics on ${m.url}/metrics`);
+  }
+  return started;
 }
 
 /** One stderr line per link change (unreachable, lost, refused, back), stripped of control characters. */

@@ -4,9 +4,11 @@
  * cwd, a file prober); every problem is collected and thrown as one ConfigError so the user fixes them all
  * in one go.
  */
+
 import type { FileState } from '../cli/kinds.js';
 import { ConfigError } from '../errors.js';
 import type { LogLevel } from '../log.js';
+import { type Listen, parseListen } from '../metrics/listen.js';
 import { hex4, parseDecimalId, type TargetSpec } from '../usb/ids.js';
 import type { SourceName } from '../usb/types.js';
 import { agentOptions } from './agent-options.js';
@@ -48,6 +50,8 @@ export interface AgentConfig {
   relay: boolean;
   healthIntervalMs: number;
   queueCapacity: number;
+  /** --metrics: where to serve /metrics; absent = no metrics (prom-client never loaded). */
+  metrics: Listen | undefined;
   logLevel: LogLevel;
   logFormat: 'auto' | 'pretty' | 'json';
   debug: boolean;
@@ -150,6 +154,7 @@ export function loadAgentConfig(
     relay: v.relay,
     healthIntervalMs: v['health-interval'],
     queueCapacity: v['queue-capacity'],
+    metrics: v.metrics === undefined ? undefined : (parseListen(v.metrics) as Listen),
     logLevel: v['log-level'],
     logFormat: v['log-format'],
     debug: v.debug,
