@@ -12,6 +12,7 @@ import { commonRows, defineOptions } from '../cli/options.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_MAX_AGENTS, emptyFleet, reduce } from '../fleet/aggregate.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../fleet/decode.js';
+import { startHttpView } from '../fleet/http/server.js';
 import { FleetIntake } from '../fleet/intake.js';
 import { checkExpectations, normalize, targetMatcher } from '../fleet/output.js';
 import { printable } from '../fleet/table.js';
@@ -89,6 +90,10 @@ export const watchOptions = defineOptions({
     default: DEFAULT_STALE_FACTOR,
     help: 'mark an agent STALE when its newest retained state is older than N of its health intervals (learned from two health payloads, else 30 s)',
   },
+  http: {
+    kind: listenKind,
+    help: 'serve the fleet as a live web page on http://HOST:PORT/ (loopback unless HOST is given; no authentication)',
+  },
   metrics: {
     kind: listenKind,
     help: 'serve Prometheus metrics of every agent seen on http://HOST:PORT/metrics (loopback unless HOST is given; docs/metrics.md)',
@@ -123,6 +128,7 @@ export interface WatchConfig {
   maxAgents: number;
   staleFactor: number;
   metrics?: Listen;
+  http?: Listen;
   metricsMaxAgents: number;
 }
 
@@ -162,6 +168,7 @@ export function parseWatchConfig(
     maxAgents: f['max-agents'],
     staleFactor: f['stale-after'],
     ...(f.metrics !== undefined ? { metrics: parseListen(f.metrics) as Listen } : {}),
+    ...(f.http !== undefined ? { http: parseListen(f.http) as Listen } : {}),
     metricsMaxAgents: f['metrics-max-agents'],
   };
 }
@@ -232,7 +239,7 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
       await out.flush();
       return verdict(ctx, config, state, subscriber.links);
     }
-    servers.push(...(await startServers(ctx, config, sources, () => linkView(links))));
+    servers.push(...(await startServers(ctx, config, sources, () => linkView(links), clock)));
     if (live) display = startDisplay(ctx, clock, sources, shown, () => quit.abort());
     await untilAborted(ctx.signal, quit.signal);
     return ExitCode.OK;
@@ -250,12 +257,18 @@ async function startServers(
   config: WatchConfig,
   sources: ViewSources,
   links: () => readonly { url: string; ok: boolean }[],
+  clock: Clock,
 ): Promise<RunningHttp[]> {
   const started: RunningHttp[] = [];
   if (config.metrics) {
     const m = await startMetricsServer(config.metrics, { ...sources, links }, config.metricsMaxAgents);
     started.push(m);
     println(ctx.stderr, `replug: metrics on ${m.url}/metrics`);
+  }
+  if (config.http) {
+    const h = await startHttpView(config.http, sources, clock);
+    started.push(h);
+    println(ctx.stderr, `replug: fleet page on ${h.url}/`);
   }
   return started;
 }
