@@ -134,12 +134,20 @@
     series.forEach((s, i) => node.append(svg('text', { x: 300, y: 12 + i * 11, fill: COLORS[i % COLORS.length] }, s)));
   }
 
+  // The open agent's detail is fetched on its own (the snapshot stays small with thousands of agents).
+  let detailAsked = 0;
   function renderDetail(snap) {
     const row = snap.rows.find((r) => r.id === state.open);
     $('detail').hidden = !row;
     if (!row) return;
     $('detail-title').textContent = row.agent + ' on ' + row.broker;
-    $('detail-body').textContent = row.detail.join('\n');
+    const asked = ++detailAsked;
+    fetch('api/agent?id=' + encodeURIComponent(row.id))
+      .then((r) => (r.ok ? r.json() : null))
+      .then((d) => {
+        if (d && asked === detailAsked && state.open === d.id) $('detail-body').textContent = d.lines.join('\n');
+      })
+      .catch(() => {});
   }
 
   function render() {

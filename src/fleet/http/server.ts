@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import type { Listen } from '../../metrics/listen.js';
 import { closeServer, listen, type RunningHttp } from '../../metrics/server.js';
 import type { Clock } from '../../util/clock.js';
-import { type SnapshotSources, snapshot } from './snapshot.js';
+import { agentDetail, type SnapshotSources, snapshot } from './snapshot.js';
 
 const ASSETS: Record<string, string> = {
   '/': 'index.html',
@@ -54,6 +54,12 @@ export async function startHttpView(
       res
         .writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify(snapshot(sources, clock.now())));
+    } else if (req.method === 'GET' && path === '/api/agent') {
+      const id = new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? '';
+      const lines = agentDetail(sources, id, clock.now());
+      if (lines)
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ id, lines }));
+      else res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"no such agent"}');
     } else if (req.method === 'GET' && path === '/events') {
       res.writeHead(200, {
         'content-type': 'text/event-stream',

@@ -127,10 +127,13 @@ describe.skipIf(!ready)('the fleet page in headless Chromium', () => {
     );
 
     await browser.run('document.querySelector(\'#fleet tbody tr[data-agent="lab-web"]\').click()');
-    const detail = await until('the detail pane', () =>
-      browser.run<string>(
-        "return document.querySelector('#detail').hidden ? '' : document.querySelector('#detail-body').textContent",
-      ),
+    // The detail is fetched when the row opens: wait for its text, not for the pane alone.
+    const detail = await until(
+      'the detail pane',
+      async () =>
+        (await browser.run<string>(
+          "return document.querySelector('#detail').hidden ? '' : document.querySelector('#detail-body').textContent",
+        )) || undefined,
     );
     expect(detail).toContain('agent lab-web on');
     expect(detail).toContain('reconnect.succeeded');
