@@ -27,6 +27,7 @@ import { healthTopic } from './features/health.js';
 import { homeassistant } from './features/homeassistant.js';
 import { infoTopic } from './features/info.js';
 import { logLines } from './features/log.js';
+import { metrics } from './features/metrics.js';
 import { relay } from './features/relay.js';
 import { targetStates } from './features/targets.js';
 import { type AgentParts, type Feature, startFeatures } from './features.js';
@@ -47,6 +48,7 @@ export const FEATURES: readonly (() => Feature)[] = [
   homeassistant,
   relay,
   commands,
+  metrics,
 ];
 
 export interface AgentDeps {

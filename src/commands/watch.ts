@@ -11,15 +11,18 @@ import { kinds, realFileState } from '../cli/kinds.js';
 import { commonRows, defineOptions } from '../cli/options.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_MAX_AGENTS, emptyFleet, reduce } from '../fleet/aggregate.js';
-import { compareRuntimes } from '../fleet/compare.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../fleet/decode.js';
+import { startHttpView } from '../fleet/http/server.js';
 import { FleetIntake } from '../fleet/intake.js';
 import { checkExpectations, normalize, targetMatcher } from '../fleet/output.js';
-import { renderFrame } from '../fleet/render.js';
-import { renderCompare } from '../fleet/render-compare.js';
-import { LiveScreen } from '../fleet/screen.js';
 import { printable } from '../fleet/table.js';
 import type { FleetMessage, FleetState } from '../fleet/types.js';
+import { type Display, plainFrame, startDisplay, untilAborted } from '../fleet/view/display.js';
+import { feedJournal, ViewJournal } from '../fleet/view/journal.js';
+import { DEFAULT_STALE_FACTOR } from '../fleet/view/model.js';
+import type { ViewSources } from '../fleet/view/terminal.js';
+import { DEFAULT_MAX_METRIC_AGENTS } from '../metrics/fleet-metrics.js';
+import { type Listen, parseListen, type RunningHttp, startMetricsServer } from '../metrics/server.js';
 import { type BrokerLink, type SubscriberSettings, subscribe } from '../mqtt/subscriber.js';
 import { isValidAgentId, parseTopic } from '../mqtt/topics.js';
 import { parseTargetSpec, targetTopicKey } from '../usb/ids.js';
@@ -28,6 +31,11 @@ import { type Clock, systemClock } from '../util/clock.js';
 const agentIdKind = kinds.checked('AGENT', (t) =>
   isValidAgentId(t) ? undefined : `agent id "${t}" is not valid; expected [a-z0-9-]+`,
 );
+
+const listenKind = kinds.checked('[HOST:]PORT', (t) => {
+  const at = parseListen(t);
+  return typeof at === 'string' ? at : undefined;
+});
 
 export const watchOptions = defineOptions({
   mqtt: {
@@ -76,6 +84,25 @@ export const watchOptions = defineOptions({
     default: DEFAULT_MAX_AGENTS,
     help: 'keep at most N agents; past it the least recently seen agent that is not online makes room, else the new one is dropped and counted',
   },
+  // issue 19: the fleet views (src/fleet/view, src/fleet/http, src/metrics).
+  'stale-after': {
+    kind: kinds.int(1, 1000, 'N'),
+    default: DEFAULT_STALE_FACTOR,
+    help: 'mark an agent STALE when its newest retained state is older than N of its health intervals (learned from two health payloads, else 30 s)',
+  },
+  http: {
+    kind: listenKind,
+    help: 'serve the fleet as a live web page on http://HOST:PORT/ (loopback unless HOST is given; no authentication)',
+  },
+  metrics: {
+    kind: listenKind,
+    help: 'serve Prometheus metrics of every agent seen on http://HOST:PORT/metrics (loopback unless HOST is given; docs/metrics.md)',
+  },
+  'metrics-max-agents': {
+    kind: kinds.int(1, 1_000_000),
+    default: DEFAULT_MAX_METRIC_AGENTS,
+    help: 'export at most N agents (the first by id); the rest are counted in replug_metrics_agents_unexported',
+  },
   ...commonRows,
 });
 
@@ -99,6 +126,10 @@ export interface WatchConfig {
   color: boolean;
   maxPayloadBytes: number;
   maxAgents: number;
+  staleFactor: number;
+  metrics?: Listen;
+  http?: Listen;
+  metricsMaxAgents: number;
 }
 
 export function parseWatchConfig(
@@ -135,6 +166,10 @@ export function parseWatchConfig(
     color: !noColor && ctx.stdout.isTTY === true,
     maxPayloadBytes: f['max-payload'],
     maxAgents: f['max-agents'],
+    staleFactor: f['stale-after'],
+    ...(f.metrics !== undefined ? { metrics: parseListen(f.metrics) as Listen } : {}),
+    ...(f.http !== undefined ? { http: parseListen(f.http) as Listen } : {}),
+    metricsMaxAgents: f['metrics-max-agents'],
   };
 }
 
@@ -148,25 +183,24 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
     return ExitCode.OK;
   }
   let state = emptyFleet();
+  const journal = new ViewJournal();
   const live = !config.once && !config.json;
   const tty = ctx.stdout.isTTY === true;
   const out = new LineBuffer(ctx.stdout);
-  let screen: LiveScreen | undefined;
+  let display: Display | undefined;
+  const servers: RunningHttp[] = [];
+  const quit = new AbortController();
   let links: readonly BrokerLink[] = [];
   let dropped = () => 0;
-  const width = () => ctx.stdout.columns ?? 120;
-  const frame = () =>
-    config.compare
-      ? renderCompare(compareRuntimes(state), { width: width(), color: config.color })
-      : renderFrame(state, {
-          width: width(),
-          color: config.color,
-          now: clock.now(),
-          brokers: linkView(links),
-          dropped: dropped(),
-          maxAgents: config.maxAgents,
-        });
-
+  const sources: ViewSources = {
+    state: () => state,
+    journal,
+    brokers: () => linkView(links),
+    dropped: () => dropped(),
+    color: config.color,
+    staleFactor: config.staleFactor,
+  };
+  const shown = { compare: config.compare, maxAgents: config.maxAgents };
   const check = (msg: FleetMessage): 'accepted' | 'rejected' => {
     const parsed = parseTopic(msg.topic);
     if (parsed?.kind === 'target' && !config.keepTarget(parsed.targetKey)) return 'accepted';
@@ -175,10 +209,11 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
       maxAgents: config.maxAgents,
     });
     state = result.state;
+    feedJournal(journal, state, msg.broker, result.outcome);
     if (config.json && keepEvent(config, result.outcome)) {
       out.push(JSON.stringify(normalize(msg, result.outcome, result.lateWill)));
     }
-    screen?.invalidate();
+    display?.invalidate();
     return result.outcome.ok ? 'accepted' : 'rejected';
   };
   // Messages are queued per source and checked in fair time slices (src/fleet/intake.ts, issue 12).
@@ -190,7 +225,7 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
     onLink(link, change) {
       // The view shows the link (agents behind a lost one become unknown); without a TTY, also one
       // stderr line per change.
-      screen?.invalidate();
+      display?.invalidate();
       if (!(live && tty)) linkLine(ctx, config, link, change);
     },
   });
@@ -199,22 +234,43 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
     if (config.once) {
       await subscriber.settled(CENSUS_QUIET_MS, config.onceTimeoutMs, ctx.signal);
       intake.drainAll();
-      if (!config.json) println(ctx.stdout, frame());
+      if (!config.json)
+        println(ctx.stdout, plainFrame(sources, shown, ctx.stdout.columns ?? 120, clock.now()));
       await out.flush();
       return verdict(ctx, config, state, subscriber.links);
     }
-    if (live) screen = new LiveScreen(ctx.stdout, clock, frame, { tty, refreshMs: 1000 });
-    screen?.start();
-    await new Promise<void>((done) => {
-      if (ctx.signal.aborted) done();
-      else ctx.signal.addEventListener('abort', () => done(), { once: true });
-    });
+    servers.push(...(await startServers(ctx, config, sources, () => linkView(links), clock)));
+    if (live) display = startDisplay(ctx, clock, sources, shown, () => quit.abort());
+    await untilAborted(ctx.signal, quit.signal);
     return ExitCode.OK;
   } finally {
-    screen?.stop();
+    display?.stop();
+    for (const s of servers.splice(0)) await s.close();
     await subscriber.close();
     await out.flush();
   }
+}
+
+/** --metrics (and --http): started before the view, each said once on stderr with its address. */
+async function startServers(
+  ctx: CommandContext,
+  config: WatchConfig,
+  sources: ViewSources,
+  links: () => readonly { url: string; ok: boolean }[],
+  clock: Clock,
+): Promise<RunningHttp[]> {
+  const started: RunningHttp[] = [];
+  if (config.metrics) {
+    const m = await startMetricsServer(config.metrics, { ...sources, links }, config.metricsMaxAgents);
+    started.push(m);
+    println(ctx.stderr, `replug: metrics on ${m.url}/metrics`);
+  }
+  if (config.http) {
+    const h = await startHttpView(config.http, sources, clock);
+    started.push(h);
+    println(ctx.stderr, `replug: fleet page on ${h.url}/`);
+  }
+  return started;
 }
 
 /** One stderr line per link change (unreachable, lost, refused, back), stripped of control characters. */

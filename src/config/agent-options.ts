@@ -2,8 +2,10 @@
  * `replug agent`'s option table: every flag, its short form, variable, kind, default and help line, once.
  * config/agent.ts turns the parsed values into an AgentConfig; cli/help.ts renders --help from these rows.
  */
+
 import { kinds, OptionProblem } from '../cli/kinds.js';
 import { commonRows, defineOptions, logLevelRow, splitList } from '../cli/options.js';
+import { parseListen } from '../metrics/listen.js';
 import { DEFAULT_BACKOFF } from '../session/backoff.js';
 import { DEFAULT_PROBE_INTERVAL_MS } from '../session/drivers/types.js';
 import { parseTargetSpec } from '../usb/ids.js';
@@ -273,6 +275,16 @@ export const agentOptions = defineOptions({
   },
   // Healing and actions (issue 15): one block, rows in heal-options.ts.
   ...healRows,
+  // issue 19: Prometheus metrics (src/metrics; prom-client is loaded only when this is given).
+  metrics: {
+    group: O,
+    kind: kinds.checked('[HOST:]PORT', (t) => {
+      const at = parseListen(t);
+      return typeof at === 'string' ? at : undefined;
+    }),
+    env: 'REPLUG_METRICS',
+    help: 'serve Prometheus metrics on http://HOST:PORT/metrics (loopback unless HOST is given; docs/metrics.md)',
+  },
   'log-level': { ...logLevelRow, group: O },
   'log-format': {
     group: O,

@@ -4,9 +4,11 @@
  * cwd, a file prober); every problem is collected and thrown as one ConfigError so the user fixes them all
  * in one go.
  */
+
 import type { FileState } from '../cli/kinds.js';
 import { ConfigError } from '../errors.js';
 import type { LogLevel } from '../log.js';
+import { type Listen, parseListen } from '../metrics/listen.js';
 import { hex4, parseDecimalId, type TargetSpec } from '../usb/ids.js';
 import type { SourceName } from '../usb/types.js';
 import { agentOptions } from './agent-options.js';
@@ -54,6 +56,8 @@ export interface AgentConfig {
   /** The recovery ladder (--heal ...) and the actions (--on-up ..., --restart-container); issue 15. */
   heal: HealConfig;
   actions: ActionsConfig;
+  /** --metrics: where to serve /metrics; absent = no metrics (prom-client never loaded). */
+  metrics: Listen | undefined;
   logLevel: LogLevel;
   logFormat: 'auto' | 'pretty' | 'json';
   debug: boolean;
@@ -159,6 +163,7 @@ export function loadAgentConfig(
     queueCapacity: v['queue-capacity'],
     heal: healConfig(v),
     actions: actionsConfig(argv, agentOptions.tokenSpec(), v),
+    metrics: v.metrics === undefined ? undefined : (parseListen(v.metrics) as Listen),
     logLevel: v['log-level'],
     logFormat: v['log-format'],
     debug: v.debug,

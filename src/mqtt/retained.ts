@@ -46,6 +46,11 @@ export class RetainedState {
     return this.builders.has(topic);
   }
 
+  /** What `topic` says now (its builder's value), for readers inside the agent (the metrics feature). */
+  peek(topic: string): unknown {
+    return this.builders.get(topic)?.();
+  }
+
   topics(): string[] {
     return [...this.builders.keys()];
   }
