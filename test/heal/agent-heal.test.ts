@@ -14,6 +14,7 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type RunningAgent, startAgent } from '../../src/agent/agent.js';
 import { loadAgentConfig } from '../../src/config/agent.js';
+import { validateControl } from '../../src/control/schema.js';
 import { validatePayload } from '../../src/mqtt/schema.js';
 import { systemClock } from '../../src/util/clock.js';
 import { FakeUsbTree } from '../fakes/usb-tree.js';
@@ -156,6 +157,42 @@ describe('the heal feature in the agent', () => {
       actions: { ok: 1, failed: 0, timeout: 0 },
     });
     expect(validatePayload('health', health)).toEqual({ ok: true });
+  }, 30_000);
+
+  it('a reset request over MQTT alone climbs the ladder and answers with the step that brought it back (issue 18)', async () => {
+    const agent = await start([
+      '--heal',
+      'reauthorize',
+      // The ladder would not climb on its own within the test: only the request starts it.
+      '--heal-after-attempts',
+      '1000',
+      '--heal-after',
+      '600000',
+      '--heal-step-wait',
+      '5000',
+      '--commands',
+    ]);
+    await until('three failed opens', () => (agent.sessions.get('10c4:ea60')?.reconnects.failed ?? 0) >= 3);
+    expect(agent.sessions.get('10c4:ea60')?.state).not.toBe('up');
+    const asker = await mqtt.connectAsync(agent.brokerUrl, { protocolVersion: 5 });
+    cleanups.push(() => asker.endAsync(true));
+    const answers: Json[] = [];
+    asker.on('message', (_t, buf) => answers.push(JSON.parse(buf.toString()) as Json));
+    await asker.subscribeAsync('replug/heal-pi/response/reset', { qos: 1 });
+    await asker.publishAsync(
+      'replug/heal-pi/request/reset',
+      JSON.stringify({ target: '10c4:ea60', transaction: 'r1', ts: Date.now() }),
+      { qos: 1 },
+    );
+    const answer = await until('the reset response', () => answers[0]);
+    expect(answer).toMatchObject({
+      status: 'ok',
+      transaction: 'r1',
+      data: { target: '10c4:ea60', step: 'reauthorize', outcome: 'ok' },
+    });
+    expect(validateControl('response', answer)).toEqual({ ok: true });
+    expect(readFileSync(join(tree.sysfsDevicesDir, '1-1.4', 'authorized'), 'utf8')).toBe('1');
+    await until('session up', () => agent.sessions.get('10c4:ea60')?.state === 'up');
   }, 30_000);
 
   it('control: with --heal off the session stays down and sysfs is not written', async () => {
