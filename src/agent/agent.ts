@@ -145,18 +145,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
         ? 'no target: watching devices only'
         : `targets ${config.targets.map(targetKey).join(', ')}`;
     log.info({ features }, `agent ${config.id} started (session ${session}); ${what}`);
-    return {
-      bus,
-      watcher,
-      sessions,
-      publisher,
-      broker,
-      brokerUrl,
-      session,
-      stateDir,
-      features,
-      stop: () => stopper.stop(),
-    };
+    const stop = () => stopper.stop();
+    return { bus, watcher, sessions, publisher, broker, brokerUrl, session, stateDir, features, stop };
   } catch (err) {
     await stopper.stop();
     throw err;
