@@ -9,6 +9,7 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fetchGuest } from './fetch.mjs';
 import { CpioWriter } from './lib/cpio.mjs';
+import { resolveInRoot } from './lib/guest-root.mjs';
 import { CACHE_DIR, ensureDir, exists, hash, IS_CI, LAB_DIR, log, REPO_DIR, run, sh } from './lib/util.mjs';
 
 /** Modules the lab loads at boot, in this order, each with its dependencies first (modprobe --show-depends). */
@@ -38,6 +39,17 @@ function guestPath(p) {
   for (const [from, to] of MERGED)
     if (rel === from || rel.startsWith(`${from}/`)) return to + rel.slice(from.length);
   return rel;
+}
+
+/**
+ * [host path, initramfs path] of the guest's own binaries, resolved inside the extracted root: Debian's
+ * lib/systemd/systemd-udevd is a symlink to /bin/udevadm, which means the guest's udevadm, not the host's.
+ */
+export function guestBinaries(root) {
+  return [
+    [resolveInRoot(root, 'lib/systemd/systemd-udevd'), 'usr/lib/systemd/systemd-udevd'],
+    [resolveInRoot(root, 'bin/udevadm'), 'usr/bin/udevadm'],
+  ];
 }
 
 async function moduleFiles(root, kernelVersion) {
@@ -136,7 +148,7 @@ async function buildBase(guest, controlModules, out) {
   for (const [from, to] of MERGED) cpio.symlink(from, to);
   cpio.charDev('dev/console', 5, 1); // without it init has no console (usb-lab.md)
   cpio.charDev('dev/null', 1, 3, 0o666);
-  cpio.fileFrom('usr/bin/busybox', join(guest.root, 'bin/busybox'), 0o755);
+  cpio.fileFrom('usr/bin/busybox', resolveInRoot(guest.root, 'bin/busybox'), 0o755);
   cpio.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n');
   cpio.file('etc/group', 'root:x:0:\n');
 
@@ -156,11 +168,7 @@ async function buildBase(guest, controlModules, out) {
     'usr/lib/x86_64-linux-gnu/systemd',
   ];
   const libPath = libDirs.map((d) => join(guest.root, d)).join(':');
-  const binaries = [
-    [join(guest.root, 'lib/systemd/systemd-udevd'), 'usr/lib/systemd/systemd-udevd'],
-    [join(guest.root, 'bin/udevadm'), 'usr/bin/udevadm'],
-    [process.execPath, 'usr/bin/node'],
-  ];
+  const binaries = [...guestBinaries(guest.root), [process.execPath, 'usr/bin/node']];
   for (const [host, name] of binaries) cpio.fileFrom(name, host, 0o755);
   // Native addons (usb v2 needs libudev.so.1, usb v3 librt) load their libraries from the same dirs.
   const addons = [];
@@ -172,8 +180,9 @@ async function buildBase(guest, controlModules, out) {
   const libs = new Map();
   for (const host of [...binaries.map(([h]) => h), ...addons]) {
     for (const lib of sharedLibs(host, libPath)) {
-      const g = lib.startsWith(guest.root) ? guestPath(relative(guest.root, lib)) : guestPath(lib);
-      libs.set(g, lib);
+      const inRoot = lib.startsWith(`${guest.root}/`);
+      const g = inRoot ? guestPath(relative(guest.root, lib)) : guestPath(lib);
+      libs.set(g, inRoot ? resolveInRoot(guest.root, relative(guest.root, lib)) : lib);
     }
   }
   for (const [name, host] of [...libs].sort()) cpio.fileFrom(name, host, 0o755);
