@@ -21,6 +21,7 @@ import { closeEmbeddedBroker, startEmbeddedBroker } from './embedded-broker.js';
 import { devicesTopic } from './features/devices.js';
 import { events } from './features/events.js';
 import { healthTopic } from './features/health.js';
+import { healthFile } from './features/health-file.js';
 import { homeassistant } from './features/homeassistant.js';
 import { infoTopic } from './features/info.js';
 import { logLines } from './features/log.js';
@@ -39,6 +40,7 @@ export const FEATURES: readonly (() => Feature)[] = [
   devicesTopic,
   targetStates,
   healthTopic,
+  healthFile(),
   homeassistant,
   relay,
 ];

@@ -24,11 +24,14 @@ describeWithTools(
       specs = await generateSpecs();
     }, 120_000);
 
-    it.each(RECIPES.map((r: { name: string }) => r.name))('%s.json is what dockerd generates', (name) => {
-      expect(specs[name], `recipe ${name} produced no spec`).toBeDefined();
-      // Compared as data (the committed file is formatted by biome); vitest prints the diff.
-      expect(specs[name]).toEqual(JSON.parse(readFileSync(fixturePath(name), 'utf8')));
-    });
+    it.each(RECIPES.map((r: { name: string }) => r.name) as string[])(
+      '%s.json is what dockerd generates',
+      (name: string) => {
+        expect(specs[name], `recipe ${name} produced no spec`).toBeDefined();
+        // Compared as data (the committed file is formatted by biome); vitest prints the diff.
+        expect(specs[name]).toEqual(JSON.parse(readFileSync(fixturePath(name), 'utf8')));
+      },
+    );
 
     it('keeps what makes each recipe differ: capabilities, device rules, namespaces, user', () => {
       // biome-ignore lint/suspicious/noExplicitAny: spec JSON, read by path in the assertions below
