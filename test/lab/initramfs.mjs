@@ -10,7 +10,20 @@ import { pathToFileURL } from 'node:url';
 import { fetchGuest } from './fetch.mjs';
 import { CpioWriter } from './lib/cpio.mjs';
 import { resolveInRoot } from './lib/guest-root.mjs';
-import { CACHE_DIR, ensureDir, exists, hash, IS_CI, LAB_DIR, log, REPO_DIR, run, sh } from './lib/util.mjs';
+import {
+  CACHE_DIR,
+  ensureDir,
+  exists,
+  hash,
+  IS_CI,
+  LAB_DIR,
+  LabPrerequisiteError,
+  log,
+  REPO_DIR,
+  run,
+  sh,
+  which,
+} from './lib/util.mjs';
 
 /** Modules the lab loads at boot, in this order, each with its dependencies first (modprobe --show-depends). */
 export const MODULES = [
@@ -50,6 +63,17 @@ export function guestBinaries(root) {
     [resolveInRoot(root, 'lib/systemd/systemd-udevd'), 'usr/lib/systemd/systemd-udevd'],
     [resolveInRoot(root, 'bin/udevadm'), 'usr/bin/udevadm'],
   ];
+}
+
+/** The host's runc (Debian's `runc`): a Go binary plus libseccomp, so it goes into the guest as node does. */
+export function runcPath() {
+  const p = which('runc');
+  if (!p)
+    throw new LabPrerequisiteError(
+      'runc not found (the lab runs its containers with it)',
+      'apt-get install runc',
+    );
+  return p;
 }
 
 async function moduleFiles(root, kernelVersion) {
@@ -168,7 +192,12 @@ async function buildBase(guest, controlModules, out) {
     'usr/lib/x86_64-linux-gnu/systemd',
   ];
   const libPath = libDirs.map((d) => join(guest.root, d)).join(':');
-  const binaries = [...guestBinaries(guest.root), [process.execPath, 'usr/bin/node']];
+  // runc (with the libseccomp ldd finds) runs the lab's containers from Docker's specs (guest/oci.mjs).
+  const binaries = [
+    ...guestBinaries(guest.root),
+    [process.execPath, 'usr/bin/node'],
+    [runcPath(), 'usr/sbin/runc'],
+  ];
   for (const [host, name] of binaries) cpio.fileFrom(name, host, 0o755);
   // Native addons (usb v2 needs libudev.so.1, usb v3 librt) load their libraries from the same dirs.
   const addons = [];
@@ -222,6 +251,8 @@ function buildProject(dirs, out) {
   for (const d of dirs)
     addTree(cpio, join(REPO_DIR, d), `replug/${d}`, { skip: (rel) => rel.startsWith('node_modules/') });
   addTree(cpio, join(LAB_DIR, 'guest'), 'lab/guest');
+  for (const f of readdirSync(join(LAB_DIR, 'oci')).filter((f) => f.endsWith('.json')))
+    cpio.fileFrom(`lab/oci/${f}`, join(LAB_DIR, 'oci', f));
   for (const f of readdirSync(join(LAB_DIR, 'control')).filter((f) => f.endsWith('.mjs')))
     cpio.fileFrom(`lab/control/${f}`, join(LAB_DIR, 'control', f));
   cpio.fileFrom('init', join(LAB_DIR, 'guest', 'init.sh'), 0o755);
@@ -249,6 +280,8 @@ export async function buildInitramfs({ cacheDir = CACHE_DIR, build = true } = {}
     MODULES,
     process.execPath,
     process.version,
+    runcPath(),
+    statSync(runcPath()).size,
     statSync(process.execPath).size,
     treeStamp(controlModules),
     readFileSync(new URL(import.meta.url)),
@@ -268,6 +301,7 @@ export async function buildInitramfs({ cacheDir = CACHE_DIR, build = true } = {}
     treeHash(join(REPO_DIR, 'examples', 'drivers')),
     readFileSync(join(REPO_DIR, 'package.json')),
     treeHash(join(LAB_DIR, 'guest')),
+    treeHash(join(LAB_DIR, 'oci')),
     treeHash(join(LAB_DIR, 'control')),
     dirs.map((d) => statSync(join(REPO_DIR, d)).mtimeMs),
   );
