@@ -19,6 +19,9 @@
 
 # Overridable so a locally built Node base can stand in where no registry is reachable (docs/deploy.md).
 ARG NODE_IMAGE=node:22-bookworm-slim
+# BuildKit sets BUILDPLATFORM itself; declared here so the legacy builder (no registry for BuildKit's
+# `syntax` frontend) accepts it as --build-arg BUILDPLATFORM=linux/amd64 (`npm run test:docker` does).
+ARG BUILDPLATFORM
 
 # ---- build: compile TypeScript. Runs on the build host's platform: tsc output is platform-independent, and
 # emulating tsc under QEMU for arm/v7 is slow. --ignore-scripts: `prepare` would build before the sources

@@ -8,6 +8,8 @@ import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, wr
 import { join } from 'node:path';
 
 const BUNDLES = '/var/lab/oci';
+/** Named volumes (`-v NAME:/path`): one directory per name, shared by every container that mounts it. */
+const VOLUMES = '/var/lab/volumes';
 
 function sh(cmd) {
   const r = spawnSync('sh', ['-c', cmd], { encoding: 'utf8' });
@@ -67,6 +69,7 @@ export function fillSpec(spec, { name, dir, device, peers = {}, cmd }) {
       .replaceAll('{{ID}}', name)
       .replaceAll('{{HOSTNAME}}', name)
       .replaceAll('{{HOST_NETNS}}', '/proc/1/ns/net')
+      .replaceAll('{{VOLUMES}}', VOLUMES)
       .replace(/\{\{NETNS:([\w-]+)\}\}/g, (_, r) => `/proc/${peerPid(peers, r)}/ns/net`)
       .replace(/\{\{(CONTAINER_DIR|HOSTNAME|ID):([\w-]+)\}\}/g, (_, k, r) =>
         k === 'CONTAINER_DIR' ? join(BUNDLES, peers[r].name) : peers[r].name,
@@ -120,6 +123,8 @@ export function startContainer({ name, recipe, device, peers, net }) {
   mkdirSync('/run/udev', { recursive: true }); // docker -v creates a missing bind source too
   const spec = JSON.parse(readFileSync(`/lab/oci/${recipe}.json`, 'utf8'));
   const filled = fillSpec(spec, { name, dir, device, peers, cmd: ['sleep', '2147483647'] });
+  for (const m of filled.mounts)
+    if (m.type === 'bind' && m.source.startsWith(`${VOLUMES}/`)) mkdirSync(m.source, { recursive: true });
   writeFileSync(join(dir, 'config.json'), JSON.stringify(filled, null, 2));
   // --no-pivot: the guest's root is the initramfs, where pivot_root is impossible; dockerd does the same
   // there (DOCKER_RAMDISK). Everything else is the spec.

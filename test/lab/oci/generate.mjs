@@ -53,7 +53,7 @@ exec runc "$@"
 }
 
 /** Replaces what belongs to this host and this container (README.md's table) with placeholders. */
-export function normalize(spec, { id, containerDir, tmp, execRoot, others = [] }) {
+export function normalize(spec, { id, containerDir, tmp, execRoot, dataRoot, others = [] }) {
   const s = structuredClone(spec);
   s.root.path = 'rootfs';
   // libnetwork's prestart hook calls back into this dockerd (its path and pid): the lab wires networks itself.
@@ -65,6 +65,7 @@ export function normalize(spec, { id, containerDir, tmp, execRoot, others = [] }
   const subst = [
     [containerDir, '{{CONTAINER_DIR}}'],
     [`${tmp}/usb`, '/dev/bus/usb'],
+    [`${dataRoot}/volumes`, '{{VOLUMES}}'],
     [`${tmp}/udev`, '/run/udev'],
     [id, '{{ID}}'],
     [id.slice(0, 12), '{{HOSTNAME}}'],
@@ -133,13 +134,21 @@ export async function generateSpecs({ log = () => {} } = {}) {
       );
       const spec = JSON.parse(readFileSync(join(captured, `${id}.json`), 'utf8'));
       const containerDir = join(d.dataRoot, 'containers', id);
-      specs[recipe.name] = normalize(spec, { id, containerDir, tmp, execRoot: d.execRoot, others });
+      specs[recipe.name] = normalize(spec, {
+        id,
+        containerDir,
+        tmp,
+        execRoot: d.execRoot,
+        dataRoot: d.dataRoot,
+        others,
+      });
       if (recipe.keepRunning) {
         const pid = (await d.docker(['inspect', '-f', '{{.State.Pid}}', name])).stdout.trim();
         others.push({ name: recipe.name, id, containerDir, netns: `/proc/${pid}/ns/net` });
       }
     }
     for (const name of Object.values(names)) await d.docker(['rm', '-f', name], { check: false });
+    await d.docker(['volume', 'rm', '-f', 'replug-udev'], { check: false });
     await d.docker(['rmi', IMAGE], { check: false });
   } finally {
     await d.stop();

@@ -44,13 +44,22 @@ export const RECIPES = [
   },
   {
     name: 'app',
-    about: 'the app container of the relay recipe (root, README line): -v /dev/bus/usb + c 189:* rmw',
-    docker: ['-v', '{{USB}}:/dev/bus/usb', '--device-cgroup-rule=c 189:* rmw', '--network', 'none'],
+    about:
+      'the app container of the relay recipe (root, README line): -v /dev/bus/usb + c 189:* rmw, /run/udev a volume shared with the sidecar',
+    docker: [
+      '-v',
+      '{{USB}}:/dev/bus/usb',
+      '--device-cgroup-rule=c 189:* rmw',
+      '-v',
+      'replug-udev:/run/udev',
+      '--network',
+      'none',
+    ],
     keepRunning: true,
   },
   {
     name: 'relay-sidecar',
-    about: "docs/relay.md's sidecar: --network container:APP --cap-add NET_ADMIN",
-    docker: ['--network', 'container:{{APP}}', '--cap-add', 'NET_ADMIN'],
+    about: "docs/relay.md's sidecar: --network container:APP --cap-add NET_ADMIN -v replug-udev:/run/udev",
+    docker: ['--network', 'container:{{APP}}', '--cap-add', 'NET_ADMIN', '-v', 'replug-udev:/run/udev'],
   },
 ];
