@@ -80,7 +80,10 @@ ENV NODE_ENV=production \
     REPLUG_STATE_DIR=/var/lib/replug \
     REPLUG_RUNTIME_LABEL=container
 
-USER replug:replug
+# The implicit form (no `:group`): Docker and runc add the supplementary groups from /etc/group (plugdev)
+# only when the group is not given; `USER replug:replug` ran without plugdev and could not open a node the
+# udev rule gives to plugdev (found by `npm run test:docker`, issue 16).
+USER replug
 # The embedded broker (agent without --mqtt) and `replug broker` listen here. Inside a container the agent's
 # embedded broker must bind 0.0.0.0 (REPLUG_BROKER_HOST) to be reachable from outside.
 EXPOSE 1883

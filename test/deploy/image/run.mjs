@@ -39,6 +39,19 @@ async function freePort() {
   return port;
 }
 
+async function waitPort(port) {
+  const { connect } = await import('node:net');
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((r) => {
+      const s = connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
+      s.on('error', () => r(false));
+    });
+    if (ok) return;
+    await sleep(100);
+  }
+  throw new Error(`mosquitto did not listen on ${port}`);
+}
+
 /** debootstrap minbase + this machine's node and npm under /usr/local, cached by Node's version. */
 async function baseRootfs(tmp) {
   const tarball = join(CACHE, `node-base-bookworm-${process.version}.tar`);
@@ -122,6 +135,7 @@ async function agentAndHealth(d, tmp) {
   const conf = join(tmp, 'mosquitto.conf');
   writeFileSync(conf, `listener ${port} 127.0.0.1\nallow_anonymous true\n`);
   const mosq = spawn('mosquitto', ['-c', conf], { stdio: 'ignore' });
+  await waitPort(port);
   const sub = spawn('mosquitto_sub', ['-h', '127.0.0.1', '-p', String(port), '-t', 'replug/img-pi/#', '-v'], {
     stdio: ['ignore', 'pipe', 'ignore'],
   });
@@ -155,7 +169,7 @@ async function agentAndHealth(d, tmp) {
     );
     if (run.code !== 0) return check('the agent runs in the image', false, run.stderr.trim());
     let health = '';
-    for (let i = 0; i < 90 && !(health === 'healthy' && /replug\/img-pi\/info/.test(got)); i++) {
+    for (let i = 0; i < 90 && !(health === 'healthy' && got.includes('replug/img-pi/info ')); i++) {
       await sleep(1000);
       health = (
         await d.docker(['inspect', '-f', '{{.State.Health.Status}}', 'replug-img-agent'], { check: false })
