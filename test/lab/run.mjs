@@ -61,10 +61,17 @@ function printTable(results) {
 
 /** Rows that carry `predictions` (scenarios/recipes.mjs): what doctor said inside, what was measured. */
 function printPredictions(results) {
-  const rows = [['scenario', 'recipe', 'source', 'doctor says', 'measured', 'agree']];
+  const rows = [['recipe', 'source', 'doctor says', 'measured', 'agree', 'doctor: why / fix']];
   for (const r of results)
     for (const p of r.predictions ?? [])
-      rows.push([r.scenario, r.runtime, p.source, p.says, p.measured, p.agrees ? 'yes' : 'CONTRADICTED']);
+      rows.push([
+        r.runtime,
+        p.source,
+        p.says,
+        p.measured,
+        p.agrees ? 'yes' : 'CONTRADICTED',
+        `${p.why ?? ''}${p.fix ? ` / ${p.fix}` : ''}`.slice(0, 110),
+      ]);
   if (rows.length === 1) return;
   console.log('\nreplug doctor inside each container vs the measurement (a contradiction fails the run):');
   printRows(rows);

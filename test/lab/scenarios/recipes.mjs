@@ -15,11 +15,9 @@ export const RECIPE_RUNTIMES = {
 };
 const FAIL_WAIT_MS = 4000;
 const CONTROL = ['node', '/lab/control/control.mjs'];
-const OPEN = (node) => [
-  'node',
-  '-e',
-  `try{require('fs').closeSync(require('fs').openSync('${node}','r+'));console.log('open')}catch(e){console.log(e.code)}`,
-];
+// A fresh process opening the node read-write, as a session does (busybox sh: no node start-up under TCG).
+const OPEN = (node) =>
+  `if [ ! -e ${node} ]; then echo missing; elif (exec 3<>${node}); then echo open; else echo denied; fi 2>/dev/null`;
 // The README's rule for a non-root container (deploy/udev/99-replug.rules) for the lab's keyboard, with the
 // numeric gid: udevd runs with --resolve-names=never.
 const UDEV_RULE = `SUBSYSTEM=="usb", ENV{DEVTYPE}=="usb_device", ATTR{idVendor}=="${DEV.vid}", ATTR{idProduct}=="${DEV.pid}", GROUP="46", MODE="0660"`;
@@ -54,22 +52,27 @@ export function recipesScenario(recipes = Object.keys(RECIPE_RUNTIMES)) {
         `for i in $(seq 50); do [ -e ${nodeOf(st.attach)} ] && exit 0; sleep 0.1; done; exit 1`,
       );
       st.doctor = {};
-      for (const rt of runtimes) {
-        // The first use starts the container; --device takes the node that is there now.
-        const r = await ctx.vm.sh('node /replug/dist/src/bin/replug.js doctor --json', {
-          runtime: rt,
-          check: false,
-          device: st.attach,
-          timeoutMs: 90000,
-        });
-        try {
-          st.doctor[rt] = JSON.parse(r.stdout);
-        } catch {
-          throw new Error(`doctor in ${rt}: exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
-        }
-        await ctx.startWatchers(rt);
-        await ctx.spawn(`rcontrol-${rt}`, CONTROL, { runtime: rt, env });
-      }
+      // Containers one after the other (each start is a runc run), then their processes all at once.
+      for (const rt of runtimes)
+        await ctx.vm.sh('true', { runtime: rt, device: st.attach, timeoutMs: 90000 });
+      await Promise.all(
+        runtimes.map(async (rt) => {
+          const r = await ctx.vm.sh('node /replug/dist/src/bin/replug.js doctor --json', {
+            runtime: rt,
+            check: false,
+            timeoutMs: 120000,
+          });
+          try {
+            st.doctor[rt] = JSON.parse(r.stdout);
+          } catch {
+            throw new Error(
+              `doctor in ${rt}: exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`,
+            );
+          }
+          await ctx.startWatchers(rt);
+          await ctx.spawn(`rcontrol-${rt}`, CONTROL, { runtime: rt, env });
+        }),
+      );
       st.rows = Object.fromEntries(runtimes.map((rt) => [rt, []]));
     },
 
@@ -83,31 +86,23 @@ export function recipesScenario(recipes = Object.keys(RECIPE_RUNTIMES)) {
       if (!ka) throw new Error('replug not seen by the kernel');
       st.attach = ka;
       const id = `${ka.bus}-${ka.devnum}`;
-      for (const [i, rt] of runtimes.entries()) {
-        const seen = await ctx.sightings(
-          rt,
-          { action: 'add', ...ka },
-          since2,
-          i ? 4000 : undefined,
-          i ? 500 : 3000,
-        );
-        const open = await ctx.waitLine(
-          `rcontrol-${rt}`,
-          (d) => d?.ev === 'open' && d.id === id,
-          since2,
-          FAIL_WAIT_MS,
-        );
-        // A fresh process opening the new node (what replug's session does after devfs/sysfs saw it).
-        await ctx.vm.sh(`for i in $(seq 30); do [ -e ${nodeOf(ka)} ] && exit 0; sleep 0.1; done; exit 0`);
-        const node = (await ctx.vm.sh(OPEN(nodeOf(ka)), { runtime: rt, check: false })).stdout.trim();
-        st.rows[rt].push({
-          devfs: seen.devfs != null,
-          uevent: seen.uevent != null,
-          udev: seen.udev != null,
-          libusb: Boolean(open?.data.ok),
-          open: node,
-        });
-      }
+      // The same replug seen from every container at once: wait for all of them in parallel.
+      await Promise.all(
+        runtimes.map(async (rt, i) => {
+          const [seen, open] = await Promise.all([
+            ctx.sightings(rt, { action: 'add', ...ka }, since2, undefined, i ? 1500 : 3000),
+            ctx.waitLine(`rcontrol-${rt}`, (d) => d?.ev === 'open' && d.id === id, since2, FAIL_WAIT_MS),
+          ]);
+          const node = (await ctx.vm.sh(OPEN(nodeOf(ka)), { runtime: rt, check: false })).stdout.trim();
+          st.rows[rt].push({
+            devfs: seen.devfs != null,
+            uevent: seen.uevent != null,
+            udev: seen.udev != null,
+            libusb: Boolean(open?.data.ok),
+            open: node,
+          });
+        }),
+      );
     },
 
     async check(_ctx, st) {
