@@ -12,12 +12,12 @@
 //   6. deploy/compose.yaml is read by Debian's docker-compose (`config`).
 // Exit 1 when a check fails. Under CI=true a missing prerequisite fails; elsewhere it skips loudly.
 import { execFileSync, spawn } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { importDir, startDockerd } from '../../lab/lib/dockerd.mjs';
+import { startDockerd } from '../../lab/lib/dockerd.mjs';
 import { IS_CI, LabPrerequisiteError, log, sh, sleep, which } from '../../lab/lib/util.mjs';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
@@ -43,7 +43,10 @@ async function waitPort(port) {
   const { connect } = await import('node:net');
   for (let i = 0; i < 100; i++) {
     const ok = await new Promise((r) => {
-      const s = connect(port, '127.0.0.1', () => (s.destroy(), r(true)));
+      const s = connect(port, '127.0.0.1', () => {
+        s.destroy();
+        r(true);
+      });
       s.on('error', () => r(false));
     });
     if (ok) return;
@@ -296,6 +299,28 @@ async function compose() {
   }
 }
 
+/** docs/relay.md's sidecar compose snippet, read by docker-compose too. */
+function relaySnippet(tmp) {
+  const md = readFileSync(join(REPO, 'docs/relay.md'), 'utf8');
+  const block = md.match(/```yaml\n(services:\n {2}app:[\s\S]*?)```/)?.[1];
+  if (!block) return check("docs/relay.md's sidecar compose snippet", false, 'snippet not found');
+  const file = join(tmp, 'sidecar.yaml');
+  writeFileSync(file, block);
+  try {
+    const out = sh('docker-compose', ['-f', file, 'config'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    check(
+      "docs/relay.md's sidecar compose snippet is valid for docker-compose",
+      /network_mode: service:app/.test(out),
+    );
+  } catch (e) {
+    check(
+      "docs/relay.md's sidecar compose snippet is valid for docker-compose",
+      false,
+      String(e.stderr ?? e.message).trim(),
+    );
+  }
+}
+
 async function main() {
   if (process.getuid?.() !== 0) throw new LabPrerequisiteError('dockerd needs root', 'run as root (CI does)');
   for (const t of ['mosquitto', 'mosquitto_sub', 'mknod'])
@@ -311,6 +336,7 @@ async function main() {
       await nodeAccess(d, tmp);
     }
     await compose();
+    if (which('docker-compose')) relaySnippet(tmp);
   } finally {
     await d.stop();
     rmSync(tmp, { recursive: true, force: true });
