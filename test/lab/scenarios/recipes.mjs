@@ -52,27 +52,24 @@ export function recipesScenario(recipes = Object.keys(RECIPE_RUNTIMES)) {
         `for i in $(seq 50); do [ -e ${nodeOf(st.attach)} ] && exit 0; sleep 0.1; done; exit 1`,
       );
       st.doctor = {};
-      // Containers one after the other (each start is a runc run), then their processes all at once.
-      for (const rt of runtimes)
-        await ctx.vm.sh('true', { runtime: rt, device: st.attach, timeoutMs: 90000 });
-      await Promise.all(
-        runtimes.map(async (rt) => {
-          const r = await ctx.vm.sh('node /replug/dist/src/bin/replug.js doctor --json', {
-            runtime: rt,
-            check: false,
-            timeoutMs: 120000,
-          });
-          try {
-            st.doctor[rt] = JSON.parse(r.stdout);
-          } catch {
-            throw new Error(
-              `doctor in ${rt}: exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`,
-            );
-          }
-          await ctx.startWatchers(rt);
-          await ctx.spawn(`rcontrol-${rt}`, CONTROL, { runtime: rt, env });
-        }),
-      );
+      // One container after the other: node processes starting all at once starve the one TCG vCPU past the
+      // watchers' start timeout.
+      for (const rt of runtimes) {
+        // The first use starts the container; --device takes the node that is there now.
+        const r = await ctx.vm.sh('node /replug/dist/src/bin/replug.js doctor --json', {
+          runtime: rt,
+          check: false,
+          device: st.attach,
+          timeoutMs: 120000,
+        });
+        try {
+          st.doctor[rt] = JSON.parse(r.stdout);
+        } catch {
+          throw new Error(`doctor in ${rt}: exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 300)}`);
+        }
+        await ctx.startWatchers(rt);
+        await ctx.spawn(`rcontrol-${rt}`, CONTROL, { runtime: rt, env });
+      }
       st.rows = Object.fromEntries(runtimes.map((rt) => [rt, []]));
     },
 
