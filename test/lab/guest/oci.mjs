@@ -143,7 +143,7 @@ export function startContainer({ name, recipe, device, peers, net }) {
   const pid = JSON.parse(sh(`runc state ${name}`)).pid;
   // What libnetwork's prestart hook would do (a network of its own: a veth pair, as a bridge network has) for --network none/container: lo up (a fresh netns has it down).
   sh(`nsenter -t ${pid} -n ip link set lo up`);
-  if (net) sh(`nsenter -t ${pid} -n -m env LAB_NET=${Number(net)} sh /lab/guest/veth.sh`);
+  if (net) sh(`nsenter -t ${pid} -n env LAB_NET=${Number(net)} sh /lab/guest/veth.sh`);
   return { name, recipe, pid, spec: filled };
 }
 

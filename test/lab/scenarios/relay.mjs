@@ -244,7 +244,7 @@ export function relayContainerScenarios(kind = 'kbd', { sidecar = false } = {}) 
     await ctx.spawn(P.v2, ['node', '/lab/control/control.mjs'], { runtime: RT, env: envFor(dev) });
     await ctx.spawn(P.v3, ['node', '/lab/control/listener-v3.mjs'], { runtime: RT, env: envFor(dev) });
     const ready = await Promise.all([
-      ctx.waitLine(P.uevent, (d) => d?.type === 'status' && d.state === 'active', m1, 60000),
+      ctx.waitLine(P.uevent, (d) => d?.type === 'status' && d.state === 'active', m1, 120000),
       ctx.waitLine(P.v2, (d) => d?.ev === 'open', m1, 60000),
       ctx.waitLine(P.v3, (d) => d?.ev === 'start', m1, 60000),
     ]);
