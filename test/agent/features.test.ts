@@ -119,7 +119,6 @@ describe('the agent as a list of features', () => {
       'devices',
       'targets',
       'health',
-      'health-file',
       'homeassistant',
     ]);
   });

@@ -214,8 +214,7 @@ export function agentScenario({
           proc(rt),
           (d) => typeof d?.msg === 'string' && d.msg.startsWith(`agent ${agentId(rt)} started`),
           mark,
-          // Four node processes and runc exec on one TCG vCPU of a loaded host: starting can take minutes.
-          180000,
+          90000,
         );
         if (!started) throw new Error(`agent (${rt}) did not start: ${lastLines(ctx, proc(rt), mark)}`);
         const online = await ctx.waitLine('agent-watch', (d) => d?.agent === agentId(rt), mark, 30000);
