@@ -24,6 +24,7 @@ import { devicesTopic } from './features/devices.js';
 import { events } from './features/events.js';
 import { heal } from './features/heal.js';
 import { healthTopic } from './features/health.js';
+import { healthFile } from './features/health-file.js';
 import { homeassistant } from './features/homeassistant.js';
 import { infoTopic } from './features/info.js';
 import { logLines } from './features/log.js';
@@ -45,6 +46,7 @@ export const FEATURES: readonly (() => Feature)[] = [
   actions,
   targetStates,
   healthTopic,
+  healthFile(),
   homeassistant,
   relay,
   commands,

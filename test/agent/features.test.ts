@@ -119,6 +119,7 @@ describe('the agent as a list of features', () => {
       'devices',
       'targets',
       'health',
+      'health-file',
       'homeassistant',
     ]);
   });
