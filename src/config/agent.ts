@@ -128,7 +128,7 @@ export function loadAgentConfig(
   // Only the flag is refused: the variable is shared with `replug broker`, as REPLUG_BROKER_PORT is.
   if (v.mqtt !== undefined && parsed.from['broker-limit'] === 'flag')
     problems.push(
-      '--broker-limit sets limits of the embedded broker, which --mqtt replaces; set them on that broker (replug broker --limit)',
+      '--broker-limit sets limits of the embedded broker, which --mqtt replaces; set them on that broker (`replug broker --limit`)',
     );
   if (v['backoff-max'] < v['backoff-initial'])
     problems.push(

@@ -75,7 +75,7 @@ describe('replug agent (command)', () => {
         .split('\n')
         .filter((l) => !l.startsWith('replug: hint:'));
     expect(problems(both)).toEqual([
-      'replug: --broker-limit sets limits of the embedded broker, which --mqtt replaces; set them on that broker (replug broker --limit)',
+      'replug: --broker-limit sets limits of the embedded broker, which --mqtt replaces; set them on that broker (`replug broker --limit`)',
     ]);
     const bad = io();
     expect(await main(['agent', '--broker-limit', 'retained-topics=x'], bad.ctx)).toBe(2);

@@ -144,7 +144,7 @@ describe('loadAgentConfig', () => {
 
   it('refuses --broker-limit with --mqtt (that broker is not ours); the shared variable alone is ignored there', () => {
     expect(problemsOf(['--mqtt', 'mqtt://h', '--broker-limit', 'retained-topics=5'])).toEqual([
-      '--broker-limit sets limits of the embedded broker, which --mqtt replaces; set them on that broker (replug broker --limit)',
+      '--broker-limit sets limits of the embedded broker, which --mqtt replaces; set them on that broker (`replug broker --limit`)',
     ]);
     const c = loadAgentConfig(['--mqtt', 'mqtt://h'], { REPLUG_BROKER_LIMITS: 'retained-topics=5' }, world);
     expect(c.mqtt.url).toBe('mqtt://h');
