@@ -219,6 +219,29 @@ describe('after authentication', () => {
     expect(refused).toBe(0x97);
   });
 
+  it('counts retained messages aedes publishes itself, as it does the wills a crashed broker left behind', async () => {
+    const b = await broker({ limits: { retainedTopics: 2 } });
+    // A left-behind will is published by aedes with no client (authorizePublish never sees it).
+    const will = (topic: string, payload: string) =>
+      new Promise<void>((resolve, reject) =>
+        b.aedes.publish(
+          { cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: true, dup: false },
+          (err) => (err ? reject(err) : resolve()),
+        ),
+      );
+    await will('replug/a/status', '{"state":"offline"}');
+    await will('replug/a/other', 'x');
+    const { client } = await tryConnect(b.url, { protocolVersion: 5 });
+    const publish = (topic: string) =>
+      client.publishAsync(topic, 'x', { qos: 1, retain: true }).then(
+        () => 'accepted',
+        (err: { code?: number }) => err.code,
+      );
+    expect(await publish('replug/a/third')).toBe(0x97);
+    await will('replug/a/other', '');
+    expect(await publish('replug/a/third')).toBe('accepted');
+  });
+
   it('frees quota when the store drops an expired retained message (MQTT 5 Message Expiry Interval)', async () => {
     const b = await broker({ limits: { retainedTopics: 2 } });
     const { client } = await tryConnect(b.url, { protocolVersion: 5 });
