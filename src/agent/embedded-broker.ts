@@ -59,6 +59,7 @@ export async function startEmbeddedBroker(
     port: config.broker.port,
     allowAnonymous: config.broker.allowAnonymous,
     usersFile: config.broker.users,
+    limits: config.broker.limits,
     persistenceDir: join(stateDir, 'broker'),
     log: log.child({ module: 'broker' }),
   }).catch((err: unknown) => {

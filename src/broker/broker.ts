@@ -26,7 +26,7 @@ import { createGate } from './guard/gate.js';
 import { type BrokerLimits, resolveLimits } from './guard/limits.js';
 import { createLoginGuard } from './guard/logins.js';
 import { boundOutgoing } from './guard/outgoing.js';
-import { loadRetainedIndex, quotaHook } from './guard/quota.js';
+import { loadRetainedIndex, quotaHook, trackRetainedStore } from './guard/quota.js';
 import { type OpenPersistence, openPersistence } from './persistence.js';
 import { checkListenPolicy, isLoopbackHost } from './policy.js';
 import { certificateWarning, loadTls, type TlsFiles } from './tls.js';
@@ -235,6 +235,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<RunningB
       topics: limits.retainedTopics,
       bytes: limits.retainedBytes,
     });
+    trackRetainedStore(aedes, index);
     retained = quotaHook(index, (client, reason) =>
       log.warn({ client: client.id, rule: 'retained-quota' }, `broker refused retained publish: ${reason}`),
     );

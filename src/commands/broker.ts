@@ -4,26 +4,17 @@
  */
 import path from 'node:path';
 import type { BrokerOptions } from '../broker/broker.js';
-import { type BrokerLimits, LIMITS, limitsFrom, limitsHelp, parseLimit } from '../broker/guard/limits.js';
+import { LIMITS, limitsFrom, limitsHelp } from '../broker/guard/limits.js';
 import { applyPasswd, readNewPassword } from '../broker/passwd.js';
 import { println } from '../cli/args.js';
 import type { Command, CommandContext } from '../cli/context.js';
 import { ExitCode } from '../cli/context.js';
 import { optionLines, renderHelp } from '../cli/help.js';
-import { type FileState, type Kind, kinds, OptionProblem, realFileState } from '../cli/kinds.js';
+import { type FileState, kinds, realFileState } from '../cli/kinds.js';
 import { commonRows, defineOptions, logLevelRow } from '../cli/options.js';
+import { LIMITS_ENV, limitKind } from '../config/broker-limit.js';
 import { ConfigError } from '../errors.js';
 import { createLogger, type LogLevel } from '../log.js';
-
-/** `--limit name=value` (guard/limits.ts holds the table; docs/broker.md explains each). */
-export const limitKind: Kind<{ key: keyof BrokerLimits; value: number }> = {
-  metavar: 'NAME=N',
-  parse(text) {
-    const out = parseLimit(text);
-    if ('problem' in out) throw new OptionProblem(out.problem, true);
-    return out;
-  },
-};
 
 export const brokerOptions = defineOptions({
   host: {
@@ -77,7 +68,7 @@ export const brokerOptions = defineOptions({
   limit: {
     kind: limitKind,
     multiple: true,
-    env: 'REPLUG_BROKER_LIMITS',
+    env: LIMITS_ENV,
     defaultText: 'see the limits below',
     help: `set one abuse limit, repeatable (${Object.keys(LIMITS).length} limits listed below)`,
   },

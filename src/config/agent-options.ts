@@ -3,6 +3,7 @@
  * config/agent.ts turns the parsed values into an AgentConfig; cli/help.ts renders --help from these rows.
  */
 
+import { LIMITS } from '../broker/guard/limits.js';
 import { kinds, OptionProblem } from '../cli/kinds.js';
 import { commonRows, defineOptions, logLevelRow, splitList } from '../cli/options.js';
 import { parseListen } from '../metrics/listen.js';
@@ -10,6 +11,7 @@ import { DEFAULT_BACKOFF } from '../session/backoff.js';
 import { DEFAULT_PROBE_INTERVAL_MS } from '../session/drivers/types.js';
 import { parseTargetSpec } from '../usb/ids.js';
 import type { SourceName } from '../usb/types.js';
+import { LIMITS_ENV, limitKind } from './broker-limit.js';
 import { healRows } from './heal-options.js';
 
 export const ALL_SOURCES: readonly SourceName[] = ['devfs', 'sysfs', 'nusb', 'uevent'];
@@ -272,6 +274,15 @@ export const agentOptions = defineOptions({
     kind: kinds.flag(),
     env: 'REPLUG_BROKER_ALLOW_ANONYMOUS',
     help: 'allow anonymous clients beyond loopback (not recommended)',
+  },
+  'broker-limit': {
+    group: B,
+    kind: limitKind,
+    multiple: true,
+    env: LIMITS_ENV,
+    defaultText: 'as `replug broker --help` lists',
+    help: "set one of the broker's abuse limits, as `replug broker --limit` does; repeatable",
+    more: [`names: ${Object.keys(LIMITS).join(', ')} (docs/broker.md)`],
   },
   // Healing and actions (issue 15): one block, rows in heal-options.ts.
   ...healRows,

@@ -5,6 +5,7 @@
  * in one go.
  */
 
+import { type BrokerLimits, limitsFrom } from '../broker/guard/limits.js';
 import type { FileState } from '../cli/kinds.js';
 import { ConfigError } from '../errors.js';
 import type { LogLevel } from '../log.js';
@@ -45,7 +46,14 @@ export interface AgentConfig {
     cert: string | undefined;
     key: string | undefined;
   };
-  broker: { host: string; port: number; allowAnonymous: boolean; users: string | undefined };
+  broker: {
+    host: string;
+    port: number;
+    allowAnonymous: boolean;
+    users: string | undefined;
+    /** --broker-limit overrides; each absent limit takes its default (src/broker/guard/limits.ts). */
+    limits: Partial<BrokerLimits>;
+  };
   stateDir: string | undefined;
   homeassistant: boolean;
   /** Fleet control (issue 18): given = --commands; enabled also follows from a users file on the embedded broker. */
@@ -117,6 +125,11 @@ export function loadAgentConfig(
     problems.push(
       '--broker-port/--broker-host configure the embedded broker, which --mqtt replaces; give one or the other',
     );
+  // Only the flag is refused: the variable is shared with `replug broker`, as REPLUG_BROKER_PORT is.
+  if (v.mqtt !== undefined && parsed.from['broker-limit'] === 'flag')
+    problems.push(
+      '--broker-limit sets limits of the embedded broker, which --mqtt replaces; set them on that broker (`replug broker --limit`)',
+    );
   if (v['backoff-max'] < v['backoff-initial'])
     problems.push(
       `--backoff-max (${v['backoff-max']} ms) must not be below --backoff-initial (${v['backoff-initial']} ms)`,
@@ -154,6 +167,7 @@ export function loadAgentConfig(
       port: v['broker-port'],
       allowAnonymous: v['allow-anonymous'],
       users: v['broker-users'],
+      limits: limitsFrom(v['broker-limit']),
     },
     stateDir: v['state-dir'],
     homeassistant: v.homeassistant,

@@ -192,4 +192,23 @@ describe('replug agent on a fake tree', () => {
     await start();
     expect(agent!.session).toBe(first + 1);
   });
+
+  it('--broker-limit retained-topics=2 makes its embedded broker refuse a third retained topic, as replug broker --limit does', async () => {
+    await start(['--broker-limit', 'retained-topics=2']);
+    expect(agent!.broker?.limits.retainedTopics).toBe(2);
+    const other = await mqtt.connectAsync(agent!.brokerUrl, { protocolVersion: 5, reconnectPeriod: 0 });
+    try {
+      for (const n of [1, 2]) await other.publishAsync(`replug/other/t${n}`, '{}', { qos: 1, retain: true });
+      const third = await other.publishAsync('replug/other/t3', '{}', { qos: 1, retain: true }).then(
+        () => 'accepted',
+        (err: { code?: number }) => err.code,
+      );
+      // 0x97 Quota exceeded: the retained-topics row of docs/broker.md.
+      expect(third).toBe(0x97);
+      // Replacing a topic it holds is not a new topic: still accepted at the quota.
+      await other.publishAsync('replug/other/t1', '{"n":2}', { qos: 1, retain: true });
+    } finally {
+      await other.endAsync();
+    }
+  });
 });

@@ -62,6 +62,36 @@ describe('replug agent (command)', () => {
     expect(t.err()).not.toMatch(/\n\s+at /);
   });
 
+  it('refuses --broker-limit with --mqtt, or with a bad value, in one line and exit 2', async () => {
+    const both = io();
+    expect(await main(['agent', '--mqtt', 'mqtt://h', '--broker-limit', 'retained-topics=5'], both.ctx)).toBe(
+      2,
+    );
+    // One problem line; the general `hint:` line every config error gets follows it.
+    const problems = (t: ReturnType<typeof io>) =>
+      t
+        .err()
+        .trim()
+        .split('\n')
+        .filter((l) => !l.startsWith('replug: hint:'));
+    expect(problems(both)).toEqual([
+      'replug: --broker-limit sets limits of the embedded broker, which --mqtt replaces; set them on that broker (`replug broker --limit`)',
+    ]);
+    const bad = io();
+    expect(await main(['agent', '--broker-limit', 'retained-topics=x'], bad.ctx)).toBe(2);
+    expect(problems(bad)).toEqual([
+      'replug: --broker-limit: retained-topics needs a whole number, as in retained-topics=10000',
+    ]);
+  });
+
+  it('lists --broker-limit and the limit names in its help', async () => {
+    const t = io();
+    expect(await main(['agent', '--help'], t.ctx)).toBe(0);
+    expect(t.out()).toContain('--broker-limit NAME=N');
+    expect(t.out()).toContain('REPLUG_BROKER_LIMITS');
+    expect(t.out()).toContain('retained-topics');
+  });
+
   it('answers an unknown flag with one line and exit 2', async () => {
     const t = io();
     expect(await main(['agent', '--frobnicate'], t.ctx)).toBe(2);

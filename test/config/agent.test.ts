@@ -19,7 +19,13 @@ describe('loadAgentConfig', () => {
   it('defaults: hostname as id, embedded broker on loopback 1883, all sources, 250 ms doubling to 5 s', () => {
     const c = loadAgentConfig([], {}, world);
     expect(c.id).toBe('pi-kitchen-local');
-    expect(c.broker).toEqual({ host: '127.0.0.1', port: 1883, allowAnonymous: false, users: undefined });
+    expect(c.broker).toEqual({
+      host: '127.0.0.1',
+      port: 1883,
+      allowAnonymous: false,
+      users: undefined,
+      limits: {},
+    });
     expect(c.mqtt.url).toBeUndefined();
     expect(c.sources).toEqual(['devfs', 'sysfs', 'nusb', 'uevent']);
     expect(c.backoff).toEqual({ initialMs: 250, maxMs: 5000, factor: 2 });
@@ -98,6 +104,50 @@ describe('loadAgentConfig', () => {
       '--broker-port/--broker-host configure the embedded broker, which --mqtt replaces; give one or the other',
     );
     expect(problems).toContain("--cert needs --key (the client certificate's private key)");
+  });
+
+  it("--broker-limit NAME=N (repeatable, a later one wins) or REPLUG_BROKER_LIMITS sets the embedded broker's limits", () => {
+    const c = loadAgentConfig(
+      [
+        '--broker-limit',
+        'retained-topics=50',
+        '--broker-limit',
+        'connecting=8',
+        '--broker-limit',
+        'connecting=9',
+      ],
+      { REPLUG_BROKER_LIMITS: 'packet-bytes=4096' },
+      world,
+    );
+    expect(c.broker.limits).toEqual({ retainedTopics: 50, connecting: 9 });
+    const fromEnv = loadAgentConfig(
+      [],
+      { REPLUG_BROKER_LIMITS: 'packet-bytes=4096, login-failures=3' },
+      world,
+    );
+    expect(fromEnv.broker.limits).toEqual({ packetBytes: 4096, loginFailures: 3 });
+  });
+
+  it('refuses a bad --broker-limit name or value with the same words as `replug broker --limit`', () => {
+    expect(problemsOf(['--broker-limit', 'retained=5'])).toEqual([
+      expect.stringMatching(
+        /^--broker-limit: unknown limit "retained" \(known: connect-bytes, .*retained-topics/,
+      ),
+    ]);
+    expect(problemsOf(['--broker-limit', 'retained-topics=0'])).toEqual([
+      '--broker-limit: retained-topics must be at least 1 count, got 0',
+    ]);
+    expect(problemsOf([], { REPLUG_BROKER_LIMITS: 'packet-bytes=lots' })).toEqual([
+      'REPLUG_BROKER_LIMITS: packet-bytes needs a whole number, as in packet-bytes=1048576',
+    ]);
+  });
+
+  it('refuses --broker-limit with --mqtt (that broker is not ours); the shared variable alone is ignored there', () => {
+    expect(problemsOf(['--mqtt', 'mqtt://h', '--broker-limit', 'retained-topics=5'])).toEqual([
+      '--broker-limit sets limits of the embedded broker, which --mqtt replaces; set them on that broker (`replug broker --limit`)',
+    ]);
+    const c = loadAgentConfig(['--mqtt', 'mqtt://h'], { REPLUG_BROKER_LIMITS: 'retained-topics=5' }, world);
+    expect(c.mqtt.url).toBe('mqtt://h');
   });
 
   it('reads booleans from env with env-var and reports bad ones', () => {

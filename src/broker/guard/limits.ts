@@ -154,5 +154,7 @@ export function limitsFrom(
 /** The --help footer: every limit, its default and what a client sees. */
 export function limitsHelp(): string {
   const rows = Object.entries(LIMITS).map(([name, row]) => `  ${name}=${row.default} (${row.unit})`);
-  return ['limits (--limit NAME=N, repeatable; docs/broker.md says what a client sees):', ...rows].join('\n');
+  const head =
+    'limits (`replug broker --limit NAME=N`, `replug agent --broker-limit NAME=N`; repeatable; docs/broker.md says what a client sees):';
+  return [head, ...rows].join('\n');
 }

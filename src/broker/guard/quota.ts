@@ -27,6 +27,26 @@ export async function loadRetainedIndex(aedes: Aedes, quota: RetainedQuota): Pro
   return index;
 }
 
+/**
+ * Keeps the index on what the store holds: every retained write, whoever makes it, is recorded after it
+ * succeeds. authorizePublish sees only client publishes; wills a crashed broker left behind are published
+ * by aedes itself (client null), and an MQTT 5 retained message past its Message Expiry Interval is deleted
+ * by aedes' subscribe handler with an empty storeRetained. Counting only admitted publishes drifted up with
+ * each such deletion and missed each such will, until an owner was refused with room to spare.
+ */
+export function trackRetainedStore(aedes: Aedes, index: RetainedIndex): void {
+  const store = (aedes as unknown as { persistence: StoreWriter }).persistence;
+  const write = store.storeRetained.bind(store);
+  store.storeRetained = async (packet) => {
+    await write(packet);
+    index.load(packet.topic, Buffer.byteLength(packet.payload));
+  };
+}
+
+interface StoreWriter {
+  storeRetained(packet: { topic: string; payload: Buffer | string }): Promise<void>;
+}
+
 type Done = (err?: Error | null) => void;
 interface PublishingClient {
   version?: number;
