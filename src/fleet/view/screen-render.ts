@@ -80,7 +80,7 @@ export function renderScreen(input: ScreenInput): Screen {
     const status =
       ui.notice !== undefined
         ? printable(ui.notice)
-        : `detail ${ui.detailTop + 1}-${Math.min(body.length, ui.detailTop + page + 1)} of ${body.length} · ↑↓ PgUp/PgDn scroll · p republish · R reset · Esc back · q quit`;
+        : `detail ${ui.detailTop + 1}-${Math.min(body.length, ui.detailTop + page + 1)} of ${body.length} · ↑↓ PgUp/PgDn · p republish · R reset · Esc back · q quit`;
     const lines = [...header, ...pad(shown, page + 1), paint(status, noticeStyle(ui), input.color)];
     return {
       lines: lines.map((l) => fitLine(l, cols)),
