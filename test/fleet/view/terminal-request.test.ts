@@ -75,7 +75,9 @@ describe.skipIf(!enabled)('replug watch keys that send requests (tmux, real agen
       tmux.literal('y');
       screen = await tmux.until((s) => /reset key-pi 1209:0001: error/.test(status(s)), 'the reset answer');
       // No --heal on this agent: its stable code, shown as it answered.
-      expect(status(screen)).toMatch(/^reset key-pi 1209:0001: error REPLUG_HEAL_UNAVAILABLE this agent runs no recovery ladder/);
+      expect(status(screen)).toMatch(
+        /^reset key-pi 1209:0001: error REPLUG_HEAL_UNAVAILABLE this agent runs no recovery ladder/,
+      );
 
       // In the detail pane, on the agent it shows.
       tmux.keys('Enter');
