@@ -9,6 +9,7 @@ import { ExitCode } from '../cli/context.js';
 import { renderHelp } from '../cli/help.js';
 import { kinds, realFileState } from '../cli/kinds.js';
 import { commonRows, defineOptions } from '../cli/options.js';
+import { ask } from '../control/ask.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_MAX_AGENTS, emptyFleet, reduce } from '../fleet/aggregate.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../fleet/decode.js';
@@ -19,12 +20,17 @@ import { printable } from '../fleet/table.js';
 import type { FleetMessage, FleetState } from '../fleet/types.js';
 import { type Display, plainFrame, startDisplay, untilAborted } from '../fleet/view/display.js';
 import { feedJournal, ViewJournal } from '../fleet/view/journal.js';
+import type { AgentRequest } from '../fleet/view/keys.js';
+import { agentOf } from '../fleet/view/keys.js';
 import { DEFAULT_STALE_FACTOR } from '../fleet/view/model.js';
+import { outcomeLine, REQUEST_TIMEOUT_MS } from '../fleet/view/outcome.js';
 import type { ViewSources } from '../fleet/view/terminal.js';
 import { DEFAULT_MAX_METRIC_AGENTS } from '../metrics/fleet-metrics.js';
 import { type Listen, parseListen, type RunningHttp, startMetricsServer } from '../metrics/server.js';
+import { openRequester } from '../mqtt/requester.js';
 import { type BrokerLink, type SubscriberSettings, subscribe } from '../mqtt/subscriber.js';
 import { isValidAgentId, parseTopic } from '../mqtt/topics.js';
+import { parseBrokerUrl } from '../mqtt/url.js';
 import { parseTargetSpec, targetTopicKey } from '../usb/ids.js';
 import { type Clock, systemClock } from '../util/clock.js';
 
@@ -109,7 +115,13 @@ export const watchOptions = defineOptions({
 const HELP = renderHelp({
   usage: ['replug watch [--mqtt URL]... [options]'],
   description: `Subscribes to replug/+/# on every broker and shows each agent: online/offline (late wills ignored by boot
-counter), runtime, devices, target sessions, reconnect stats, detection sources, last event.`,
+counter), runtime, devices, target sessions, reconnect stats, detection sources, last event.
+
+Keys in the live view: ↑↓ PgUp PgDn Home End (or j k) move, / filter, s sort, Enter detail, Esc back,
+q quit; p asks the selected agent to republish its retained state, R asks it to reset its first target
+(R again or y sends it, any other key cancels). Requests go to the broker the agent was seen on, with
+these credentials (the user needs the operator role); the answer, or "no answer in 5 s" (30 s for a
+reset), shows in the status line.`,
   options: watchOptions,
   footer: `Exit codes: 0 ok; 1 with --once when an expected agent is missing/offline, or a broker was unreachable
 or refused the subscription; 2 usage error.`,
@@ -199,6 +211,7 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
     dropped: () => dropped(),
     color: config.color,
     staleFactor: config.staleFactor,
+    request: (r) => sendRequest(config.subscriber, r, clock),
   };
   const shown = { compare: config.compare, maxAgents: config.maxAgents };
   const check = (msg: FleetMessage): 'accepted' | 'rejected' => {
@@ -248,6 +261,40 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
     for (const s of servers.splice(0)) await s.close();
     await subscriber.close();
     await out.flush();
+  }
+}
+
+/**
+ * `p` and `R` in the view (issue 18): the request goes to the broker the agent was seen on, with the
+ * watch's own credentials, over a short-lived client of its own. The watch's links are subscribers only
+ * (no publish, one message handler feeding the intake); a second client keeps them untouched, and its
+ * response subscription ends with it. Never rejects: every failure is the status line's text.
+ */
+async function sendRequest(s: SubscriberSettings, r: AgentRequest, clock: Clock): Promise<string> {
+  const what = `${r.action} ${agentOf(r.id)}`;
+  const broker = r.id.slice(0, r.id.lastIndexOf(' '));
+  const url = s.urls.find((u) => parseBrokerUrl(u).redacted === broker);
+  if (!url) return `${what}: not sent, broker ${broker} is not one of --mqtt`;
+  const timeoutMs = REQUEST_TIMEOUT_MS[r.action];
+  try {
+    const link = await openRequester({
+      url,
+      username: s.username,
+      password: s.password,
+      cafile: s.cafile,
+      cert: s.cert,
+      key: s.key,
+      connectTimeoutMs: 5000,
+    });
+    try {
+      const fields = r.target !== undefined ? { target: r.target } : {};
+      const result = await ask(link, { to: agentOf(r.id), action: r.action, fields, timeoutMs, clock });
+      return outcomeLine(r, result, timeoutMs);
+    } finally {
+      await link.close();
+    }
+  } catch (err) {
+    return `${what}: not sent, ${err instanceof Error ? err.message : String(err)}`;
   }
 }
 

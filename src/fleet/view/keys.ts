@@ -81,7 +81,28 @@ export interface UiState {
   /** What is being typed after `/`; the rows follow it live. */
   draft: string;
   sort: SortKey;
+  /** One line for the status bar: a request's progress or outcome, until the next key. */
+  notice?: string;
+  /** A reset asked for and not yet confirmed (`R` again or `y` sends it; any other key cancels). */
+  confirm?: AgentRequest;
+  /** A request to send: terminal.ts sends it and clears it; the key handling stays pure. */
+  send?: AgentRequest;
 }
+
+/** A request for the selected agent (issue 18), addressed by its row id (`${broker} ${agent}`). */
+export interface AgentRequest {
+  action: 'republish' | 'reset';
+  id: string;
+  /** reset: the target key (the agent's first target). */
+  target?: string;
+}
+
+/** The agent id of a row id: the id is `${broker} ${agent}` and agent ids have no spaces. */
+export const agentOf = (id: string): string => id.slice(id.lastIndexOf(' ') + 1);
+
+/** How a request reads in the status line: `republish pi-7`, `reset pi-7 1209:0001`. */
+export const describeRequest = (r: AgentRequest): string =>
+  `${r.action} ${agentOf(r.id)}${r.target ? ` ${r.target}` : ''}`;
 
 export const initialUi = (): UiState => ({
   mode: 'list',
@@ -99,6 +120,8 @@ export interface KeyContext {
   page: number;
   /** Lines of the open detail pane. */
   detailLines: number;
+  /** The first target key of each row, parallel to `ids` (the reset key's target). */
+  targets?: readonly (string | undefined)[];
 }
 
 /** The state after one key, or 'quit'. */
@@ -106,8 +129,56 @@ export function handleKey(ui: UiState, key: Key, ctx: KeyContext): UiState | 'qu
   if (key === 'ctrl-c') return 'quit';
   if (ui.mode === 'filter') return filterKey(ui, key);
   if (typeof key === 'object' && key.char === 'q') return 'quit';
-  if (ui.mode === 'detail') return detailKey(ui, key, ctx);
-  return listKey(ui, key, ctx);
+  // A notice and an unconfirmed reset last until the next key; a request key may set them again.
+  const { notice: _n, confirm, send: _s, ...rest } = ui;
+  const base: UiState = rest;
+  if (typeof key === 'object') {
+    const asked = requestKey(base, confirm, key.char, ctx);
+    if (asked) return asked;
+  }
+  if (confirm) return { ...base, notice: `${describeRequest(confirm)}: not sent` };
+  if (ui.mode === 'detail') return detailKey(base, key, ctx);
+  return listKey(base, key, ctx);
+}
+
+/**
+ * `p` republishes the selected agent's retained state; `R` asks for a reset of its first target, sent on
+ * a second `R` or `y` (a reset restarts a session: one stray key must not do it).
+ */
+function requestKey(
+  ui: UiState,
+  confirm: AgentRequest | undefined,
+  char: string,
+  ctx: KeyContext,
+): UiState | undefined {
+  if (confirm && (char === 'R' || char === 'y'))
+    return { ...ui, send: confirm, notice: `${describeRequest(confirm)}: asking...` };
+  if (char !== 'p' && char !== 'R') return undefined;
+  const at = selectedAt(ui, ctx);
+  const id = at === undefined ? undefined : ctx.ids[at];
+  if (id === undefined) return { ...ui, notice: 'no agent selected' };
+  if (char === 'p') {
+    const send: AgentRequest = { action: 'republish', id };
+    return { ...ui, selected: id, send, notice: `${describeRequest(send)}: asking...` };
+  }
+  const target = ctx.targets?.[at as number];
+  if (target === undefined) return { ...ui, notice: `reset ${agentOf(id)}: it has no target` };
+  const asked: AgentRequest = { action: 'reset', id, target };
+  return {
+    ...ui,
+    selected: id,
+    confirm: asked,
+    notice: `${describeRequest(asked)}? R or y sends it, any other key cancels`,
+  };
+}
+
+/** The selected row's index (the first row when none is selected yet), or undefined with no rows. */
+function selectedAt(ui: UiState, ctx: KeyContext): number | undefined {
+  if (ctx.ids.length === 0) return undefined;
+  const i = ui.selected === undefined ? 0 : ctx.ids.indexOf(ui.selected);
+  // In the list an unknown selection means the first row (as the arrows do); in the pane, it is gone.
+  if (i >= 0) return i;
+  return ui.mode === 'detail' ? undefined : 0;
 }
 
 function filterKey(ui: UiState, key: Key): UiState {

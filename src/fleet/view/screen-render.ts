@@ -31,6 +31,8 @@ export interface Screen {
   ids: string[];
   page: number;
   detailLines: number;
+  /** Each row's first target key, parallel to `ids`: the reset key's target. */
+  targets: (string | undefined)[];
 }
 
 /** Header (2 lines) + column headings + status bar. */
@@ -63,6 +65,7 @@ export function renderScreen(input: ScreenInput): Screen {
     ...(input.staleFactor !== undefined ? { staleFactor: input.staleFactor } : {}),
   });
   const ids = all.map((r) => r.id);
+  const targets = all.map((r) => r.targets[0]?.key);
   const header = headerLines(input, all.length);
   if (ui.mode === 'detail') {
     const agent = ui.selected ? input.state.agents.get(ui.selected) : undefined;
@@ -74,9 +77,18 @@ export function renderScreen(input: ScreenInput): Screen {
         })
       : ['(this agent is gone)'];
     const shown = body.slice(ui.detailTop, ui.detailTop + page + 1);
-    const status = `detail ${ui.detailTop + 1}-${Math.min(body.length, ui.detailTop + page + 1)} of ${body.length} · ↑↓ PgUp/PgDn scroll · Esc back · q quit`;
-    const lines = [...header, ...pad(shown, page + 1), paint(status, 'dim', input.color)];
-    return { lines: lines.map((l) => fitLine(l, cols)), ids, page: page + 1, detailLines: body.length };
+    const status =
+      ui.notice !== undefined
+        ? printable(ui.notice)
+        : `detail ${ui.detailTop + 1}-${Math.min(body.length, ui.detailTop + page + 1)} of ${body.length} · ↑↓ PgUp/PgDn · p republish · R reset · Esc back · q quit`;
+    const lines = [...header, ...pad(shown, page + 1), paint(status, noticeStyle(ui), input.color)];
+    return {
+      lines: lines.map((l) => fitLine(l, cols)),
+      ids,
+      targets,
+      page: page + 1,
+      detailLines: body.length,
+    };
   }
   const selectedAt = Math.max(0, ui.selected === undefined ? 0 : ids.indexOf(ui.selected));
   const top = Math.min(ui.top, Math.max(0, all.length - page));
@@ -98,7 +110,12 @@ export function renderScreen(input: ScreenInput): Screen {
         : 'no agents yet (waiting for retained replug/+/status)',
     );
   const lines = [...header, table[0] ?? '', ...pad(body, page), statusBar(input, first, page, all.length)];
-  return { lines: lines.map((l) => fitLine(l, cols)), ids, page, detailLines: 0 };
+  return { lines: lines.map((l) => fitLine(l, cols)), ids, targets, page, detailLines: 0 };
+}
+
+/** A request's notice stands out (bold); the key help is dim. */
+function noticeStyle(ui: ScreenInput['ui']): 'bold' | 'dim' {
+  return ui.notice !== undefined ? 'bold' : 'dim';
 }
 
 function pad(lines: string[], n: number): string[] {
@@ -147,11 +164,13 @@ function statusBar(input: ScreenInput, first: number, page: number, total: numbe
   const range = total === 0 ? '0 of 0' : `${first + 1}-${Math.min(total, first + page)} of ${total}`;
   const filter = ui.filter ? ` · filter "${printable(ui.filter)}"` : '';
   const head = `${range} · sort ${SORT_LABELS[ui.sort]}${filter}`;
+  if (ui.notice !== undefined) return paint(printable(ui.notice), 'bold', input.color);
   // The longest key help that fits: on 80 columns the scrolling keys go first (they are the obvious ones).
   const helps = [
-    ' · ↑↓ PgUp PgDn Home End · / filter · s sort · Enter detail · q quit',
+    ' · ↑↓ PgUp PgDn Home End · / filter · s sort · Enter detail · p republish · R reset · q quit',
+    ' · / filter · s sort · Enter detail · p republish · R reset · q quit',
     ' · / filter · s sort · Enter detail · q quit',
-    ' · / s Enter q',
+    ' · / s Enter p R q',
   ];
   const help = helps.find((h) => head.length + h.length <= input.cols) ?? '';
   return paint(`${head}${help}`, 'dim', input.color);

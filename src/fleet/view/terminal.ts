@@ -8,7 +8,14 @@ import type { Clock } from '../../util/clock.js';
 import { LiveScreen } from '../screen.js';
 import type { FleetState } from '../types.js';
 import type { ViewJournal } from './journal.js';
-import { decodeKeys, handleKey, initialUi, type UiState } from './keys.js';
+import {
+  type AgentRequest,
+  decodeKeys,
+  describeRequest,
+  handleKey,
+  initialUi,
+  type UiState,
+} from './keys.js';
 import { renderScreen, type Screen } from './screen-render.js';
 
 type Input = NodeJS.ReadableStream & { isTTY?: boolean; setRawMode?: (raw: boolean) => unknown };
@@ -21,6 +28,11 @@ export interface ViewSources {
   dropped: () => number;
   color: boolean;
   staleFactor: number;
+  /**
+   * Sends a request to an agent and resolves with its outcome as one status line (issue 18); it must
+   * not reject. Absent (the web page, tests of the view alone), the keys say requests are unavailable.
+   */
+  request?: (r: AgentRequest) => Promise<string>;
 }
 
 export class TerminalView {
@@ -90,10 +102,28 @@ export class TerminalView {
         this.onQuit();
         return;
       }
-      this.ui = next;
+      const { send, ...ui } = next;
+      this.ui = ui;
+      if (send) this.send(send);
       // Render now so the next key in the same chunk sees the rows this one produced (a filter, a sort).
       this.frame();
     }
     this.screen.invalidate();
+  }
+
+  /** Fire and forget: the view keeps drawing and taking keys while the agent answers (or does not). */
+  private send(r: AgentRequest): void {
+    const request = this.sources.request;
+    if (!request) {
+      this.ui = { ...this.ui, notice: `${describeRequest(r)}: requests are not available here` };
+      return;
+    }
+    void request(r)
+      .catch((err: unknown) => `${describeRequest(r)}: ${err instanceof Error ? err.message : String(err)}`)
+      .then((line) => {
+        if (!this.running) return;
+        this.ui = { ...this.ui, notice: line };
+        this.screen.invalidate();
+      });
   }
 }

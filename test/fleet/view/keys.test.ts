@@ -85,3 +85,69 @@ describe('handleKey', () => {
     expect(scrollTo(0, 3, 20, 5)).toBe(0);
   });
 });
+
+describe('handleKey: requests for the selected agent (issue 18)', () => {
+  const targets = ids.map((_, i) => (i === 3 ? undefined : `1209:000${i % 10}`));
+  const rctx = { ...ctx, targets };
+  const press = (ui: ReturnType<typeof initialUi>, ...chars: string[]) =>
+    chars.reduce((u, c) => {
+      const next = handleKey(u, { char: c }, rctx);
+      if (next === 'quit') throw new Error('quit');
+      return next;
+    }, ui);
+
+  it('p sends republish to the selected row, or the first row when none is selected', () => {
+    const first = press(initialUi(), 'p');
+    expect(first.send).toEqual({ action: 'republish', id: 'b a0' });
+    expect(first.notice).toBe('republish a0: asking...');
+    const on5 = press({ ...initialUi(), selected: 'b a5' }, 'p');
+    expect(on5.send).toEqual({ action: 'republish', id: 'b a5' });
+  });
+
+  it('R asks first, R or y sends the reset of the first target, any other key cancels', () => {
+    const asked = press({ ...initialUi(), selected: 'b a2' }, 'R');
+    expect(asked.send).toBeUndefined();
+    expect(asked.confirm).toEqual({ action: 'reset', id: 'b a2', target: '1209:0002' });
+    expect(asked.notice).toBe('reset a2 1209:0002? R or y sends it, any other key cancels');
+    for (const c of ['R', 'y']) {
+      const sent = press(asked, c);
+      expect(sent.send).toEqual({ action: 'reset', id: 'b a2', target: '1209:0002' });
+      expect(sent.confirm).toBeUndefined();
+    }
+    const cancelled = handleKey(asked, 'down', rctx);
+    expect(cancelled).toMatchObject({ selected: 'b a2', notice: 'reset a2 1209:0002: not sent' });
+    expect((cancelled as { send?: unknown; confirm?: unknown }).send).toBeUndefined();
+    expect((cancelled as { confirm?: unknown }).confirm).toBeUndefined();
+    // The cancelling key does nothing else (here: the selection stays), and `n` cancels too.
+    expect(press(asked, 'n')).toMatchObject({ notice: 'reset a2 1209:0002: not sent' });
+    expect(press(asked, 'n').send).toBeUndefined();
+  });
+
+  it('an agent without a target cannot be reset; nothing is sent with no rows', () => {
+    const none = press({ ...initialUi(), selected: 'b a3' }, 'R');
+    expect(none.confirm).toBeUndefined();
+    expect(none.notice).toBe('reset a3: it has no target');
+    const empty = handleKey(initialUi(), { char: 'p' }, { ids: [], page: 20, detailLines: 0 });
+    expect(empty).toMatchObject({ notice: 'no agent selected' });
+    expect((empty as { send?: unknown }).send).toBeUndefined();
+  });
+
+  it('works in the detail pane, on the agent it shows; y alone sends nothing', () => {
+    const detail = { ...initialUi(), mode: 'detail' as const, selected: 'b a7' };
+    expect(press(detail, 'p').send).toEqual({ action: 'republish', id: 'b a7' });
+    expect(press(detail, 'p').mode).toBe('detail');
+    expect(press(detail, 'R', 'y').send).toEqual({ action: 'reset', id: 'b a7', target: '1209:0007' });
+    expect(press(detail, 'y').send).toBeUndefined();
+  });
+
+  it('the notice and a pending send last one key; in the filter, p and R are text', () => {
+    const sent = press(initialUi(), 'p');
+    const after = handleKey(sent, 'down', rctx) as ReturnType<typeof initialUi>;
+    expect(after.notice).toBeUndefined();
+    expect(after.send).toBeUndefined();
+    expect(after.selected).toBe('b a1');
+    const typing = press(initialUi(), '/', 'p', 'R');
+    expect(typing.draft).toBe('pR');
+    expect(typing.send).toBeUndefined();
+  });
+});
