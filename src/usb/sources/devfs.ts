@@ -68,6 +68,10 @@ function merge(base: UsbDevice, sys: UsbDevice | undefined): UsbDevice {
   return merged;
 }
 
+/** How long, and how often, a lookup waits for strings the device lock holds before reporting without them. */
+const BUSY_WAIT_MS = 3000;
+const BUSY_WAITS = 2;
+
 export class DevfsSource implements DeviceSource {
   readonly name = 'devfs' as const;
   private readonly options: DevfsSourceOptions;
@@ -307,9 +311,18 @@ export class DevfsSource implements DeviceSource {
   private async lookupSysfs(bus: number, address: number): Promise<UsbDevice | undefined> {
     if (this.index === undefined) return undefined;
     try {
-      const found = await this.index.find(bus, address, this.options.devfsRoot);
-      // Strings stuck behind the device lock: report what the descriptor says; sysfs catches up later.
-      return found && 'busy' in found ? undefined : found;
+      for (let waits = 0; ; waits++) {
+        const found = await this.index.find(bus, address, this.options.devfsRoot);
+        if (!found || !('busy' in found)) return found;
+        // The strings (the serial among them) wait for the device lock, which the kernel holds while it
+        // probes the device's drivers. Reported without them, a target named by its serial never matched
+        // the device: the watcher merges later views, but the session was looking for the add (the lab's
+        // two-target run, 2 of 5 container cycles). No session could open the device before the lock is
+        // free either (usbdev_open takes it), so waiting for it costs nothing; a lock held for good still
+        // ends in a report of what the descriptor says.
+        if (waits >= BUSY_WAITS || this.abort?.signal.aborted) return undefined;
+        await within(this.clock, found.busy, BUSY_WAIT_MS);
+      }
     } catch {
       return undefined;
     }

@@ -78,6 +78,25 @@ describe('DevfsSource with a node whose open waits on the device lock', () => {
     expect(fs.stats().stuck).toBe(0);
   });
 
+  it('a serial held behind the device lock is waited for: the device is reported with it, not without', async () => {
+    tree = await FakeUsbTree.create();
+    // The node reads at once; the serial attribute (its show() takes the device lock) is held past the
+    // reader's bound, as while the kernel probes drivers. Reported without it, a target named by its
+    // serial never matched (the lab's two-target run).
+    const held = heldOpen(join(tree.sysfsDevicesDir, '1-5', 'serial'));
+    const fs = new UsbFs({ ops: held.ops, timeoutMs: 100 });
+    source = new DevfsSource({ devfsRoot: tree.devfsRoot, sysfsRoot: tree.sysfsRoot, fs });
+    const rec = new Recorder();
+    await source.start(rec);
+    await tree.plug({ vid: 0x0403, pid: 0x6001, serial: 'LAB-SERIAL', address: 50, portPath: '1-5' });
+    await rec.waitFor(() => fs.stats().timeouts > 0, 3000, 'the serial read to pass its bound');
+    await new Promise((r) => setTimeout(r, 300));
+    expect(rec.events).toHaveLength(0); // still waiting for the lock, not reporting half a device
+    held.release();
+    await rec.waitFor(() => rec.events.length === 1, 5000, 'the device once the lock is free');
+    expect(rec.events[0]?.device).toMatchObject({ vid: '0403', pid: '6001', serial: 'LAB-SERIAL' });
+  });
+
   it('stop() returns within its bound while a read is held, and reports nothing after', async () => {
     tree = await FakeUsbTree.create();
     const held = heldOpen(tree.nodePath(1, 50));
