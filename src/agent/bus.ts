@@ -12,6 +12,8 @@ import type { UsbWatcher, WatcherEvents } from '../usb/watcher.js';
 
 export interface BusEvents extends AgentEvents, TargetEvents {
   'usb.bus': WatcherEvents['usb.bus'];
+  /** Internal, not published: a present device's serial became known (sessions match on it). */
+  'device.identified': WatcherEvents['device.identified'];
   /** Sources started and sessions fed the devices present: features publish their first state. */
   'agent.ready': [];
 }
@@ -75,10 +77,13 @@ export class Bus {
   devices(owner: string) {
     const bus = this;
     return {
-      on<K extends 'device.added' | 'device.removed'>(event: K, fn: (...a: BusEvents[K]) => void) {
+      on<K extends 'device.added' | 'device.removed' | 'device.identified'>(
+        event: K,
+        fn: (...a: BusEvents[K]) => void,
+      ) {
         bus.on(owner, event, fn);
       },
-      off(_event: 'device.added' | 'device.removed', _fn: unknown) {
+      off(_event: 'device.added' | 'device.removed' | 'device.identified', _fn: unknown) {
         bus.off(owner);
       },
     };
@@ -91,17 +96,20 @@ export class Bus {
   follow(watcher: UsbWatcher): () => void {
     const added = (e: BusEvents['device.added'][0]) => this.emit('device.added', e);
     const removed = (e: BusEvents['device.removed'][0]) => this.emit('device.removed', e);
+    const identified = (e: BusEvents['device.identified'][0]) => this.emit('device.identified', e);
     const detection = (e: BusEvents['device.detection'][0]) => this.emit('device.detection', e);
     const status = (e: BusEvents['source.status'][0]) => this.emit('source.status', e);
     const usbBus = (e: BusEvents['usb.bus'][0]) => this.emit('usb.bus', e);
     watcher.on('device.added', added);
     watcher.on('device.removed', removed);
+    watcher.on('device.identified', identified);
     watcher.on('device.detection', detection);
     watcher.on('source.status', status);
     watcher.on('usb.bus', usbBus);
     return () => {
       watcher.off('device.added', added);
       watcher.off('device.removed', removed);
+      watcher.off('device.identified', identified);
       watcher.off('device.detection', detection);
       watcher.off('source.status', status);
       watcher.off('usb.bus', usbBus);

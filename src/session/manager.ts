@@ -37,8 +37,10 @@ type Removed = UsbEvents['device.removed'][0];
 export interface DeviceBus {
   on(event: 'device.added', listener: (e: Added) => void): unknown;
   on(event: 'device.removed', listener: (e: Removed) => void): unknown;
+  on(event: 'device.identified', listener: (e: Added) => void): unknown;
   off(event: 'device.added', listener: (e: Added) => void): unknown;
   off(event: 'device.removed', listener: (e: Removed) => void): unknown;
+  off(event: 'device.identified', listener: (e: Added) => void): unknown;
 }
 
 export interface SessionManager {
@@ -103,9 +105,12 @@ export function createSessionManager<H>(options: SessionManagerOptions<H>): Sess
       const onRemoved = (e: Removed) => manager.deviceRemoved(e.device);
       bus.on('device.added', onAdded);
       bus.on('device.removed', onRemoved);
+      // A target named by its serial matches once the serial is known (candidates ignore a repeat).
+      bus.on('device.identified', onAdded);
       const detach = () => {
         bus.off('device.added', onAdded);
         bus.off('device.removed', onRemoved);
+        bus.off('device.identified', onAdded);
         detachers.delete(detach);
       };
       detachers.add(detach);

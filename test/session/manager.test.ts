@@ -53,6 +53,22 @@ describe('createSessionManager', () => {
     expect(clock.pendingCount).toBe(0);
   });
 
+  it('a target named by its serial matches a device whose serial became known after its add', async () => {
+    const { clock, manager } = setup([{ vid: '0403', pid: '6001', serial: 'FT1' }]);
+    const bus = new EventEmitter<AgentEvents & { 'device.identified': AgentEvents['device.added'] }>();
+    manager.attach(bus);
+    manager.start([]);
+    const { serial: _none, ...bare } = ftdi(9);
+    bus.emit('device.added', { device: bare, source: 'uevent' }); // a uevent carries no strings
+    await clock.advance(0);
+    expect(manager.get('0403:6001:FT1')?.state).toBe('waiting');
+    bus.emit('device.identified', { device: ftdi(9), source: 'devfs' });
+    await clock.advance(0);
+    expect(manager.get('0403:6001:FT1')).toMatchObject({ state: 'up', device: { address: 9 } });
+    await manager.stop();
+    expect(bus.listenerCount('device.identified')).toBe(0);
+  });
+
   it('runs a single session for a target given twice', () => {
     const { manager } = setup([
       { vid: '1209', pid: '0001' },
