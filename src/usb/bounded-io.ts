@@ -200,8 +200,10 @@ export class UsbFs {
       if (busy) this.refuse(`an earlier read of this device is still waiting in the kernel (${path})`, busy);
     }
     if (this.stuck.size >= this.maxStuck) {
-      const first = [...this.stuck.values()][0]?.settled ?? Promise.resolve();
-      this.refuse(`${this.stuck.size} reads are stuck in the kernel; not reading ${path} now`, first);
+      // Reading is possible again as soon as any stuck read returns, not only the oldest (which one was
+      // stuck first depends on which bound fired first: the test that released one raced on it).
+      const any = Promise.race([...this.stuck.values()].map((st) => st.settled));
+      this.refuse(`${this.stuck.size} reads are stuck in the kernel; not reading ${path} now`, any);
     }
     await this.acquire();
     const id = Symbol(path);
