@@ -19,6 +19,9 @@
 
 # Overridable so a locally built Node base can stand in where no registry is reachable (docs/deploy.md).
 ARG NODE_IMAGE=node:22-bookworm-slim
+# BuildKit sets BUILDPLATFORM itself; declared here so the legacy builder (no registry for BuildKit's
+# `syntax` frontend) accepts it as --build-arg BUILDPLATFORM=linux/amd64 (`npm run test:docker` does).
+ARG BUILDPLATFORM
 
 # ---- build: compile TypeScript. Runs on the build host's platform: tsc output is platform-independent, and
 # emulating tsc under QEMU for arm/v7 is slow. --ignore-scripts: `prepare` would build before the sources
@@ -77,7 +80,10 @@ ENV NODE_ENV=production \
     REPLUG_STATE_DIR=/var/lib/replug \
     REPLUG_RUNTIME_LABEL=container
 
-USER replug:replug
+# The implicit form (no `:group`): Docker and runc add the supplementary groups from /etc/group (plugdev)
+# only when the group is not given; `USER replug:replug` ran without plugdev and could not open a node the
+# udev rule gives to plugdev (found by `npm run test:docker`, issue 16).
+USER replug
 # The embedded broker (agent without --mqtt) and `replug broker` listen here. Inside a container the agent's
 # embedded broker must bind 0.0.0.0 (REPLUG_BROKER_HOST) to be reachable from outside.
 EXPOSE 1883

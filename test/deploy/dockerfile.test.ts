@@ -81,6 +81,8 @@ describe('Dockerfile', () => {
     const user = users.at(-1)!.getArgumentsContent()!.split(':')[0]!;
     expect(['root', '0']).not.toContain(user);
     expect(user).toBe('replug');
+    // No explicit group: with `user:group` runc drops the supplementary groups, plugdev among them.
+    expect(users.at(-1)!.getArgumentsContent()).toBe('replug');
     // The user is created in plugdev so a host udev rule (GROUP="plugdev") grants USB access.
     const runs = finalOf('RUN')
       .map((i) => i.getArgumentsContent() ?? '')

@@ -9,7 +9,21 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { fetchGuest } from './fetch.mjs';
 import { CpioWriter } from './lib/cpio.mjs';
-import { CACHE_DIR, ensureDir, exists, hash, IS_CI, LAB_DIR, log, REPO_DIR, run, sh } from './lib/util.mjs';
+import { resolveInRoot } from './lib/guest-root.mjs';
+import {
+  CACHE_DIR,
+  ensureDir,
+  exists,
+  hash,
+  IS_CI,
+  LAB_DIR,
+  LabPrerequisiteError,
+  log,
+  REPO_DIR,
+  run,
+  sh,
+  which,
+} from './lib/util.mjs';
 
 /** Modules the lab loads at boot, in this order, each with its dependencies first (modprobe --show-depends). */
 export const MODULES = [
@@ -38,6 +52,28 @@ function guestPath(p) {
   for (const [from, to] of MERGED)
     if (rel === from || rel.startsWith(`${from}/`)) return to + rel.slice(from.length);
   return rel;
+}
+
+/**
+ * [host path, initramfs path] of the guest's own binaries, resolved inside the extracted root: Debian's
+ * lib/systemd/systemd-udevd is a symlink to /bin/udevadm, which means the guest's udevadm, not the host's.
+ */
+export function guestBinaries(root) {
+  return [
+    [resolveInRoot(root, 'lib/systemd/systemd-udevd'), 'usr/lib/systemd/systemd-udevd'],
+    [resolveInRoot(root, 'bin/udevadm'), 'usr/bin/udevadm'],
+  ];
+}
+
+/** The host's runc (Debian's `runc`): a Go binary plus libseccomp, so it goes into the guest as node does. */
+export function runcPath() {
+  const p = which('runc');
+  if (!p)
+    throw new LabPrerequisiteError(
+      'runc not found (the lab runs its containers with it)',
+      'apt-get install runc',
+    );
+  return p;
 }
 
 async function moduleFiles(root, kernelVersion) {
@@ -136,7 +172,7 @@ async function buildBase(guest, controlModules, out) {
   for (const [from, to] of MERGED) cpio.symlink(from, to);
   cpio.charDev('dev/console', 5, 1); // without it init has no console (usb-lab.md)
   cpio.charDev('dev/null', 1, 3, 0o666);
-  cpio.fileFrom('usr/bin/busybox', join(guest.root, 'bin/busybox'), 0o755);
+  cpio.fileFrom('usr/bin/busybox', resolveInRoot(guest.root, 'bin/busybox'), 0o755);
   cpio.file('etc/passwd', 'root:x:0:0:root:/root:/bin/sh\n');
   cpio.file('etc/group', 'root:x:0:\n');
 
@@ -156,10 +192,11 @@ async function buildBase(guest, controlModules, out) {
     'usr/lib/x86_64-linux-gnu/systemd',
   ];
   const libPath = libDirs.map((d) => join(guest.root, d)).join(':');
+  // runc (with the libseccomp ldd finds) runs the lab's containers from Docker's specs (guest/oci.mjs).
   const binaries = [
-    [join(guest.root, 'lib/systemd/systemd-udevd'), 'usr/lib/systemd/systemd-udevd'],
-    [join(guest.root, 'bin/udevadm'), 'usr/bin/udevadm'],
+    ...guestBinaries(guest.root),
     [process.execPath, 'usr/bin/node'],
+    [runcPath(), 'usr/sbin/runc'],
   ];
   for (const [host, name] of binaries) cpio.fileFrom(name, host, 0o755);
   // Native addons (usb v2 needs libudev.so.1, usb v3 librt) load their libraries from the same dirs.
@@ -172,8 +209,9 @@ async function buildBase(guest, controlModules, out) {
   const libs = new Map();
   for (const host of [...binaries.map(([h]) => h), ...addons]) {
     for (const lib of sharedLibs(host, libPath)) {
-      const g = lib.startsWith(guest.root) ? guestPath(relative(guest.root, lib)) : guestPath(lib);
-      libs.set(g, lib);
+      const inRoot = lib.startsWith(`${guest.root}/`);
+      const g = inRoot ? guestPath(relative(guest.root, lib)) : guestPath(lib);
+      libs.set(g, inRoot ? resolveInRoot(guest.root, relative(guest.root, lib)) : lib);
     }
   }
   for (const [name, host] of [...libs].sort()) cpio.fileFrom(name, host, 0o755);
@@ -213,6 +251,8 @@ function buildProject(dirs, out) {
   for (const d of dirs)
     addTree(cpio, join(REPO_DIR, d), `replug/${d}`, { skip: (rel) => rel.startsWith('node_modules/') });
   addTree(cpio, join(LAB_DIR, 'guest'), 'lab/guest');
+  for (const f of readdirSync(join(LAB_DIR, 'oci')).filter((f) => f.endsWith('.json')))
+    cpio.fileFrom(`lab/oci/${f}`, join(LAB_DIR, 'oci', f));
   for (const f of readdirSync(join(LAB_DIR, 'control')).filter((f) => f.endsWith('.mjs')))
     cpio.fileFrom(`lab/control/${f}`, join(LAB_DIR, 'control', f));
   cpio.fileFrom('init', join(LAB_DIR, 'guest', 'init.sh'), 0o755);
@@ -240,6 +280,8 @@ export async function buildInitramfs({ cacheDir = CACHE_DIR, build = true } = {}
     MODULES,
     process.execPath,
     process.version,
+    runcPath(),
+    statSync(runcPath()).size,
     statSync(process.execPath).size,
     treeStamp(controlModules),
     readFileSync(new URL(import.meta.url)),
@@ -259,6 +301,7 @@ export async function buildInitramfs({ cacheDir = CACHE_DIR, build = true } = {}
     treeHash(join(REPO_DIR, 'examples', 'drivers')),
     readFileSync(join(REPO_DIR, 'package.json')),
     treeHash(join(LAB_DIR, 'guest')),
+    treeHash(join(LAB_DIR, 'oci')),
     treeHash(join(LAB_DIR, 'control')),
     dirs.map((d) => statSync(join(REPO_DIR, d)).mtimeMs),
   );

@@ -56,6 +56,33 @@ function printTable(results) {
     'latencies in ms as p50/max against the kernel timestamp (/dev/kmsg) of the attach; attach->up: control open (or bulk echo time for the gadget)',
   );
   for (const r of results) for (const p of r.problems) console.log(`  ${r.scenario} [${r.runtime}]: ${p}`);
+  printPredictions(results);
+}
+
+/** Rows that carry `predictions` (scenarios/recipes.mjs): what doctor said inside, what was measured. */
+function printPredictions(results) {
+  const rows = [['recipe', 'source', 'doctor says', 'measured', 'agree', 'doctor: why / fix']];
+  for (const r of results)
+    for (const p of r.predictions ?? [])
+      rows.push([
+        r.runtime,
+        p.source,
+        p.says,
+        p.measured,
+        p.agrees ? 'yes' : 'CONTRADICTED',
+        `${p.why ?? ''}${p.fix ? ` / ${p.fix}` : ''}`.slice(0, 110),
+      ]);
+  if (rows.length === 1) return;
+  console.log('\nreplug doctor inside each container vs the measurement (a contradiction fails the run):');
+  printRows(rows);
+}
+
+function printRows(rows) {
+  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
+  const line = (r) => `| ${r.map((c, i) => String(c).padEnd(w[i])).join(' | ')} |`;
+  console.log(line(rows[0]));
+  console.log(`|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`);
+  for (const r of rows.slice(1)) console.log(line(r));
 }
 
 async function main() {

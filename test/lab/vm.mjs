@@ -226,8 +226,12 @@ export class Vm extends EventEmitter {
   }
 
   /** Runs a shell command in the guest; rejects unless it exits 0 (unless check=false). */
-  async sh(cmd, { runtime = 'native', timeoutMs = 60000, check = true, env, net } = {}) {
-    const r = await this.call('exec', { cmd, runtime, timeout: timeoutMs, env, net }, timeoutMs + 10000);
+  async sh(cmd, { runtime = 'native', timeoutMs = 60000, check = true, env, net, device } = {}) {
+    const r = await this.call(
+      'exec',
+      { cmd, runtime, timeout: timeoutMs, env, net, device },
+      timeoutMs + 10000,
+    );
     if (check && r.code !== 0)
       throw new Error(`guest: ${cmd} -> ${r.code}: ${r.stderr.trim() || r.stdout.trim()}`);
     return r;

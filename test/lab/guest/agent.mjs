@@ -4,22 +4,47 @@
 import { spawn } from 'node:child_process';
 import { createReadStream, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import { execArgv, startContainer, stopContainer } from './oci.mjs';
 
 const mono = () => Number(process.hrtime.bigint()) / 1e6;
 const send = (obj) => process.stdout.write(`@@LAB ${JSON.stringify({ t: mono(), ...obj })}\n`);
 const procs = new Map();
+/** How far the /dev/kmsg reader got, for when a sync line does not come back. */
+const kmsgSeen = { n: 0, last: '' };
 
 /**
- * Runtimes: 'native', or a container-like one (usb-lab.md): 'container' or 'container:NAME'. Like a Docker
- * container, each NAME is one set of namespaces that every process started in it joins: a holder process is
- * started with `unshare -n -m` + container.sh (own netns, /dev tmpfs with /dev/bus/usb bound, fresh sysfs,
- * empty /run), and later processes enter it with nsenter. So an agent, a relay and the libusb control in
- * 'container' share one network namespace, as they would in one container.
+ * Runtimes: 'native'; 'container[:NAME][@RECIPE]', a real OCI container that runc starts from Docker's spec
+ * for RECIPE (guest/oci.mjs; default `privileged`, the seed's `docker run --privileged -v /dev/bus/usb:...`);
+ * or 'unshare[:NAME]', the lab's earlier hand-made namespace (`unshare -n -m` + container.sh), kept to compare
+ * against. Each NAME is one container that every process started in it joins (`runc exec` / nsenter), so an
+ * agent, a relay and the libusb control in 'container' share one network namespace, as in one container.
  */
 const containers = new Map();
+const ociContainers = new Map();
+
+function parseRuntime(runtime) {
+  const m = runtime.match(/^(container|unshare)(?::([\w-]+))?(?:@([\w-]+))?$/);
+  if (!m) throw new Error(`unknown runtime ${runtime}`);
+  return { kind: m[1], name: m[2] ?? 'default', recipe: m[3] ?? 'privileged' };
+}
+
+function ociContainer(runtime, { net, device } = {}) {
+  const { name, recipe } = parseRuntime(runtime);
+  const have = ociContainers.get(name);
+  if (have) {
+    if (have.recipe !== recipe)
+      throw new Error(`container ${name} runs recipe ${have.recipe}, not ${recipe}`);
+    return have;
+  }
+  const peers = Object.fromEntries([...ociContainers.values()].map((c) => [c.recipe, c]));
+  const c = startContainer({ name: `lab-${name}`, recipe, device, peers, net });
+  ociContainers.set(name, c);
+  send({ ev: 'container', name, recipe, pid: c.pid, runtime: 'runc' });
+  return c;
+}
 
 async function containerPid(runtime, net) {
-  const name = runtime.split(':')[1] ?? 'default';
+  const { name } = parseRuntime(runtime);
   const have = containers.get(name);
   if (have && have.exitCode === null) return have.pid;
   const ready = `/var/lab/ct-${name}.ready`;
@@ -43,11 +68,17 @@ async function containerPid(runtime, net) {
   return holder.pid;
 }
 
-async function wrap(cmd, runtime, net) {
+/** [argv, env for spawn()]: in a runc container the process gets the spec's environment plus `env`. */
+async function wrap(cmd, runtime, { net, env = {}, device } = {}) {
   const argv = Array.isArray(cmd) ? cmd : ['sh', '-c', cmd];
-  if (runtime === 'native') return argv;
-  if (!runtime.startsWith('container')) throw new Error(`unknown runtime ${runtime}`);
-  return ['nsenter', '-t', String(await containerPid(runtime, net)), '-n', '-m', '--', ...argv];
+  if (runtime === 'native') return [argv, { ...process.env, ...env }];
+  const { kind } = parseRuntime(runtime);
+  if (kind === 'unshare') {
+    const pid = await containerPid(runtime, net);
+    return [['nsenter', '-t', String(pid), '-n', '-m', '--', ...argv], { ...process.env, ...env }];
+  }
+  const c = ociContainer(runtime, { net, device });
+  return [execArgv(c.name, argv, env), process.env];
 }
 
 function lines(stream, onLine) {
@@ -57,10 +88,10 @@ function lines(stream, onLine) {
 const ops = {
   ping: () => ({ uptime: mono() }),
 
-  exec: async ({ cmd, runtime = 'native', timeout = 60000, env, net }) => {
-    const [bin, ...args] = await wrap(cmd, runtime, net);
+  exec: async ({ cmd, runtime = 'native', timeout = 60000, env, net, device }) => {
+    const [[bin, ...args], penv] = await wrap(cmd, runtime, { net, env, device });
     return new Promise((resolve) => {
-      const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(bin, args, { env: penv, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d) => (stdout += d));
@@ -74,10 +105,10 @@ const ops = {
     });
   },
 
-  spawn: async ({ name, cmd, runtime = 'native', env, json = false, net }) => {
+  spawn: async ({ name, cmd, runtime = 'native', env, json = false, net, device }) => {
     if (procs.has(name)) throw new Error(`process ${name} already running`);
-    const [bin, ...args] = await wrap(cmd, runtime, net);
-    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [[bin, ...args], penv] = await wrap(cmd, runtime, { net, env, device });
+    const child = spawn(bin, args, { env: penv, stdio: ['ignore', 'pipe', 'pipe'] });
     procs.set(name, child);
     const onLine = (stream) => (line) => {
       let data;
@@ -109,6 +140,15 @@ const ops = {
     return { running: true };
   },
 
+  /** Stops (deletes) a runc container, so the next use of its name starts it afresh, perhaps another recipe. */
+  'container-stop': ({ runtime }) => {
+    const { name } = parseRuntime(runtime);
+    const c = ociContainers.get(name);
+    if (c) stopContainer(c.name);
+    ociContainers.delete(name);
+    return { stopped: Boolean(c) };
+  },
+
   /** Streams the kernel's USB log lines with their own timestamps (µs since boot) from /dev/kmsg. */
   kmsg: () => {
     if (procs.has('kmsg')) return {};
@@ -116,8 +156,19 @@ const ops = {
     const start = (mono() - 5000) * 1000;
     const stream = createReadStream('/dev/kmsg');
     procs.set('kmsg', { kill: () => stream.destroy() });
+    let first = true;
     stream.on('data', (chunk) => {
+      if (first) {
+        first = false;
+        send({
+          ev: 'kmsg-start',
+          start: start / 1000,
+          firstRecord: chunk.toString().split('\n')[0].slice(0, 80),
+        });
+      }
       for (const rec of chunk.toString().split('\n')) {
+        kmsgSeen.n++;
+        kmsgSeen.last = rec.slice(0, 60);
         const m = rec.match(/^(\d+),(\d+),(\d+),[^;]*;(.*)$/);
         if (!m || Number(m[3]) < start) continue;
         if (/usb|USB|dummy_hcd|gadget|replug-lab/.test(m[4]))
@@ -135,7 +186,7 @@ const ops = {
     // Without the newline the kernel holds the record open for a continuation and /dev/kmsg delays it.
     writeFileSync('/dev/kmsg', `replug-lab sync ${tag}\n`);
     const after = mono();
-    return { tag, before, after };
+    return { tag, before, after, kmsgSeen };
   },
 };
 
@@ -152,6 +203,7 @@ lines(process.stdin, async (line) => {
   if (cmd.op === 'exit') {
     for (const [name] of procs) await ops.kill({ name }).catch(() => {});
     for (const [, holder] of containers) holder.kill('SIGKILL');
+    for (const [, c] of ociContainers) stopContainer(c.name);
     send({ id: cmd.id, ok: true });
     process.exit(0);
   }

@@ -19,18 +19,7 @@ mount -t sysfs sysfs /sys
 umount -l /run
 mount -t tmpfs tmpfs /run
 ip link set lo up
-# LAB_NET=N: a veth pair to the guest's root netns (10.99.N.1 there, 10.99.N.2 here) for TCP to a broker;
-# made from inside, then one end moved to PID 1's netns. No traffic leaves the VM.
-if [ -n "$LAB_NET" ]; then
-  # busybox ip ignores "peer name": the peer is the other new link in this (fresh) namespace.
-  ip link add "c$LAB_NET" type veth
-  peer=$(ls /sys/class/net | grep -v -x -e lo -e "c$LAB_NET" | head -n1)
-  ip link set "$peer" name "h$LAB_NET"
-  ip link set "h$LAB_NET" netns 1
-  nsenter -t 1 -n sh -c "ip addr add 10.99.$LAB_NET.1/30 dev h$LAB_NET && ip link set h$LAB_NET up"
-  ip addr add "10.99.$LAB_NET.2/30" dev "c$LAB_NET"
-  ip link set "c$LAB_NET" up
-fi
+[ -n "$LAB_NET" ] && sh /lab/guest/veth.sh
 # Tell the lab agent the namespaces are ready to be entered (the file is on the shared rootfs).
 [ -n "$LAB_READY" ] && touch "$LAB_READY"
 exec "$@"

@@ -12,6 +12,9 @@ mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
 while read -r m; do insmod "$m" 2>/dev/null; done < /lab/modules.order
 mount -t configfs configfs /sys/kernel/config 2>/dev/null
+# runc puts each container in a cgroup (its device rules are an eBPF program on cgroup v2, as on current
+# Docker hosts).
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
 hostname lab
 ip link set lo up
 # Printk would interleave with the framed lines; the lab reads the kernel's log from /dev/kmsg instead.

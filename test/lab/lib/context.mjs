@@ -47,11 +47,17 @@ export class LabContext {
 
   // ---- processes in a runtime ('native' | 'container') ----
   /**
-   * runtime: 'native', 'container' or 'container:NAME' (one set of namespaces per NAME, shared by every
-   * process started in it); net: N gives a container created by this call a veth pair (10.99.N.2 inside).
+   * runtime: 'native', 'container[:NAME][@RECIPE]' (a runc container from Docker's spec for RECIPE, default
+   * `privileged`; one per NAME, shared by every process started in it) or 'unshare[:NAME]' (the earlier
+   * hand-made namespace); net: N gives a container created by this call a veth pair (10.99.N.2 inside);
+   * device: { bus, devnum } is the node a `device-node` recipe's --device names.
    */
-  spawn(name, cmd, { runtime = 'native', env, json = true, net } = {}) {
-    return this.vm.call('spawn', { name, cmd, runtime, env, json, net });
+  spawn(name, cmd, { runtime = 'native', env, json = true, net, device } = {}) {
+    return this.vm.call('spawn', { name, cmd, runtime, env, json, net, device });
+  }
+  /** Deletes a runc container, so its NAME can start again (perhaps with another recipe). */
+  stopContainer(runtime) {
+    return this.vm.call('container-stop', { runtime }, 30000);
   }
   kill(name) {
     return this.vm.call('kill', { name }, 20000);

@@ -214,7 +214,8 @@ export function agentScenario({
           proc(rt),
           (d) => typeof d?.msg === 'string' && d.msg.startsWith(`agent ${agentId(rt)} started`),
           mark,
-          90000,
+          // Four node processes and runc exec on one TCG vCPU of a loaded host: starting can take minutes.
+          180000,
         );
         if (!started) throw new Error(`agent (${rt}) did not start: ${lastLines(ctx, proc(rt), mark)}`);
         const online = await ctx.waitLine('agent-watch', (d) => d?.agent === agentId(rt), mark, 30000);

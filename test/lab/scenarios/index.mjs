@@ -9,6 +9,7 @@ import { agentScenarios } from './agent.mjs';
 import { controlScenario } from './control.mjs';
 import { detectScenario } from './detect.mjs';
 import { gadgetScenario } from './gadget.mjs';
+import { recipesScenario } from './recipes.mjs';
 import { relayScenarios } from './relay.mjs';
 
 export function scenarios() {
@@ -23,5 +24,6 @@ export function scenarios() {
     controlScenario('kbd', { runtimes: ['native'], udevd: false, expect: { native: 'fail' } }),
     ...agentScenarios(),
     ...relayScenarios(), // issue 7: replug relay on the real kernel
+    recipesScenario(), // issue 16: each docker run recipe, doctor's prediction vs the measurement
   ];
 }

@@ -194,10 +194,21 @@ export function relayCaptureScenario(kind = 'kbd', { rules = true } = {}) {
  * relay-container and relay-container-stopped share one container ('container:relay') and its processes: the
  * first starts them, the second stops the relay and keeps the rest; either starts them when run alone.
  */
-export function relayContainerScenarios(kind = 'kbd') {
+export function relayContainerScenarios(kind = 'kbd', { sidecar = false } = {}) {
   const dev = QMP_DEVICES[kind];
-  const RT = 'container:relay';
-  const P = { relay: 'relay-ct', v2: 'control-relay', v3: 'v3-relay', uevent: `uevent-${RT}` };
+  // Without sidecar: one container (the seed's recipe) runs the relay and the apps. With it (issue 16),
+  // docs/relay.md's recipe: the apps in the `app` container, `replug relay` in a second container made from
+  // `docker run --network container:APP --cap-add NET_ADMIN -v replug-udev:/run/udev`: two runc
+  // containers sharing one network namespace and the /run/udev volume.
+  const RT = sidecar ? 'container:relay-app@app' : 'container:relay';
+  const RT_RELAY = sidecar ? 'container:relay-side@relay-sidecar' : RT;
+  const tag = sidecar ? 'sidecar' : 'container';
+  const P = {
+    relay: `relay-ct-${tag}`,
+    v2: `control-relay-${tag}`,
+    v3: `v3-relay-${tag}`,
+    uevent: `uevent-${RT}`,
+  };
   const shared = { started: false, plugged: null, attach: null };
 
   async function startApps(ctx) {
@@ -208,8 +219,9 @@ export function relayContainerScenarios(kind = 'kbd') {
     shared.attach = await ctx.kernelAttach(dev.vid, dev.pid, since);
     if (!shared.attach) throw new Error('initial plug not seen by the kernel');
     // The relay first (it creates /run/udev/control, which libudev checks when a monitor starts), then the apps.
+    if (sidecar) await ctx.vm.sh('true', { runtime: RT }); // the app container first: the sidecar joins its netns
     const m0 = await ctx.now();
-    await ctx.spawn(P.relay, [...REPLUG, 'relay'], { runtime: RT });
+    await ctx.spawn(P.relay, [...REPLUG, 'relay'], { runtime: RT_RELAY });
     const up = await ctx.waitLine(
       P.relay,
       (l) => typeof l === 'string' && l.includes('re-broadcasting'),
@@ -232,7 +244,7 @@ export function relayContainerScenarios(kind = 'kbd') {
     await ctx.spawn(P.v2, ['node', '/lab/control/control.mjs'], { runtime: RT, env: envFor(dev) });
     await ctx.spawn(P.v3, ['node', '/lab/control/listener-v3.mjs'], { runtime: RT, env: envFor(dev) });
     const ready = await Promise.all([
-      ctx.waitLine(P.uevent, (d) => d?.type === 'status' && d.state === 'active', m1, 60000),
+      ctx.waitLine(P.uevent, (d) => d?.type === 'status' && d.state === 'active', m1, 120000),
       ctx.waitLine(P.v2, (d) => d?.ev === 'open', m1, 60000),
       ctx.waitLine(P.v3, (d) => d?.ev === 'start', m1, 60000),
     ]);
@@ -246,6 +258,10 @@ export function relayContainerScenarios(kind = 'kbd') {
   async function stopAll(ctx) {
     for (const p of [P.v2, P.v3, P.uevent, P.relay]) await ctx.kill(p).catch(() => {});
     await ctx.stopWatchers(RT).catch(() => {});
+    if (sidecar) {
+      await ctx.stopContainer(RT_RELAY).catch(() => {});
+      await ctx.stopContainer(RT).catch(() => {});
+    }
     if (shared.plugged) await ctx.qmpUnplug(shared.plugged.id).catch(() => {});
     shared.plugged = null;
     shared.started = false;
@@ -356,7 +372,7 @@ export function relayContainerScenarios(kind = 'kbd') {
   }
 
   const withRelay = {
-    name: `relay-container-${kind}`,
+    name: `relay-${tag}-${kind}`,
     runtimes: [RT],
     describe: `replug relay + usb@2 control + usb@3 listener in one container-like namespace vs QMP ${dev.driver} replug: both reconnect N/N`,
     async setup(ctx, st) {
@@ -382,7 +398,7 @@ export function relayContainerScenarios(kind = 'kbd') {
   };
 
   const stopped = {
-    name: `relay-container-${kind}-stopped`,
+    name: `relay-${tag}-${kind}-stopped`,
     runtimes: [RT],
     describe: 'the same container after `replug relay` is stopped: the control fails again (0/N)',
     async setup(ctx, st) {
@@ -470,6 +486,7 @@ export function relayScenarios() {
     relayCaptureScenario('kbd'),
     relayCaptureScenario('kbd', { rules: false }),
     ...relayContainerScenarios('kbd'),
+    ...relayContainerScenarios('kbd', { sidecar: true }),
     relayRefusesScenario(),
   ];
 }
