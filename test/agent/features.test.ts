@@ -230,15 +230,17 @@ describe('the agent as a list of features', () => {
       state_topic: expect.any(String),
     });
 
+    // The broker's acknowledgement, not a pause: under load the clear may still be queued 300 ms later, and
+    // a fresh subscriber would then still get the old retained state (the flake this test had).
     await until('the removal acknowledged', () =>
-      lines.find((l) => /no longer configured: clearing its retained state/.test(l.msg)),
+      lines.find((l) => /1209-0002: the broker acknowledged the cleared state/.test(l.msg)),
     );
-    await sleep(300);
     const fresh = await subscribe(second.brokerUrl, 'replug/feat-pi/target/+/state');
     await until('the retained state of the kept target', () =>
       fresh.got.find((m) => m.topic.endsWith('1209-0001/state')),
     );
     await sleep(300);
-    expect(fresh.got.map((m) => m.topic)).toEqual(['replug/feat-pi/target/1209-0001/state']);
+    // The kept target may be republished meanwhile (agent.ready); what must be absent is the removed one.
+    expect([...new Set(fresh.got.map((m) => m.topic))]).toEqual(['replug/feat-pi/target/1209-0001/state']);
   });
 });

@@ -16,7 +16,8 @@ async function clearRemoved(ctx: FeatureContext, current: string[]): Promise<voi
     ctx.log.info({ target: key }, `target ${key} is no longer configured: clearing its retained state`);
     void ctx.publisher
       .clearTargetState(key)
-      .then(() => ctx.announced.update((a) => ({ ...a, targets: a.targets.filter((k) => k !== key) })));
+      .then(() => ctx.announced.update((a) => ({ ...a, targets: a.targets.filter((k) => k !== key) })))
+      .then(() => ctx.log.info({ target: key }, `target ${key}: the broker acknowledged the cleared state`));
   }
 }
 
