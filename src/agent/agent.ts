@@ -12,6 +12,7 @@ import { disablePacketNumberCache } from '../mqtt/packet-cache.js';
 import { createPublisher, type Publisher } from '../mqtt/publisher.js';
 import { createSessionManager, type SessionManager } from '../session/manager.js';
 import { targetKey } from '../usb/ids.js';
+import { setStampSink } from '../usb/stamps.js';
 import { UsbWatcher } from '../usb/watcher.js';
 import type { Clock } from '../util/clock.js';
 import { AnnouncedStore } from './announced.js';
@@ -87,6 +88,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const startedAt = clock.monotonic();
   const stopper = new Stopper(clock, log, STOP_BOUND_MS);
   disablePacketNumberCache();
+  traceStamps(deps.env, log, stopper);
   try {
     const runRoot = deps.runRoot ?? '/run';
     const roots = { proc: config.procRoot, sys: config.sysfsRoot, dev: config.devfsRoot, run: runRoot };
@@ -153,6 +155,17 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     await stopper.stop();
     throw err;
   }
+}
+
+/**
+ * REPLUG_STAMPS=1: one `stamp` log line per stage of every plug (src/usb/stamps.ts), for the lab's
+ * equal-terms scenario. Off by default: production logs never carry them.
+ */
+function traceStamps(env: AgentDeps['env'], log: Logger, stopper: Stopper): void {
+  if (env.REPLUG_STAMPS !== '1') return;
+  const trace = log.child({ module: 'stamps' });
+  setStampSink((s) => trace.info(s, 'stamp'));
+  stopper.add('stamps', () => void setStampSink(undefined));
 }
 
 /** The MQTT face: the client, the retained cache and the durable event queue (opened now). */
