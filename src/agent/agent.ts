@@ -164,7 +164,8 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
 function traceStamps(env: AgentDeps['env'], log: Logger, stopper: Stopper): void {
   if (env.REPLUG_STAMPS !== '1') return;
   const trace = log.child({ module: 'stamps' });
-  setStampSink((s) => trace.info(s, 'stamp'));
+  // Stage and device in the message: the log's repeat guard (src/log-flood.ts) groups lines by message.
+  setStampSink((s) => trace.info(s, `stamp ${s.stage} ${s.dev}`));
   stopper.add('stamps', () => void setStampSink(undefined));
 }
 

@@ -26,6 +26,14 @@ export type StampStage =
   | 'identified'
   /** A session asked its driver to open the device. */
   | 'open'
+  /** The default driver: usb@3's device list read (it reads the strings too, behind the device lock). */
+  | 'enumerated'
+  /** The default driver: the usbfs node opened (usbdev_open takes the device lock). */
+  | 'usbfs'
+  /** The default driver: the kernel driver detached (--detach-kernel-driver). */
+  | 'detached'
+  /** The default driver: interface claimed. */
+  | 'claimed'
   /** The driver's open returned. */
   | 'opened'
   /** The session said up. */

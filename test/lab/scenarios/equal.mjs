@@ -38,6 +38,10 @@ const STAGES = [
   'strings',
   'identified',
   'open',
+  'enumerated',
+  'usbfs',
+  'detached',
+  'claimed',
   'opened',
   'up',
   'mqtt',
@@ -60,7 +64,7 @@ function stampsOf(ctx, p, dev, since) {
   const out = {};
   for (const m of ctx.linesOf(agent(p), since)) {
     const d = m.data;
-    if (d?.msg !== 'stamp' || d.dev !== dev || out[d.stage] !== undefined) continue;
+    if (d?.module !== 'stamps' || d.dev !== dev || out[d.stage] !== undefined) continue;
     if (d.stage === 'source' && d.source !== 'devfs') continue;
     out[d.stage] = d.t;
   }
@@ -171,7 +175,7 @@ export function equalScenario() {
         // Stamps are logged as they happen; give the last ones (mqtt) a moment to come through the pipe.
         await ctx.waitLine(
           agent(p),
-          (d) => d?.msg === 'stamp' && d.stage === 'mqtt' && d.dev === dev,
+          (d) => d?.module === 'stamps' && d.stage === 'mqtt' && d.dev === dev,
           mark,
           5000,
         );
