@@ -4,6 +4,7 @@
  * event delivery). Everything that touches the world comes in through AgentDeps, so tests run it on fake
  * trees with a real broker on port 0. Stop runs everything's stop, last first, within STOP_BOUND_MS.
  */
+import { appendFileSync } from 'node:fs';
 import type { RunningBroker } from '../broker/broker.js';
 import { type AgentConfig, STOP_BOUND_MS } from '../config/agent.js';
 import { type RuntimeReport, runtimeReport } from '../doctor/index.js';
@@ -158,14 +159,20 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
 }
 
 /**
- * REPLUG_STAMPS=1: one `stamp` log line per stage of every plug (src/usb/stamps.ts), for the lab's
- * equal-terms scenario. Off by default: production logs never carry them.
+ * REPLUG_STAMPS=1: one `stamp` log line per stage of every plug (src/usb/stamps.ts); REPLUG_STAMPS=/a/file:
+ * one JSON line per stage appended to that file instead, so a slow log consumer (the lab's serial console)
+ * cannot stall the agent it measures. Off by default: production logs never carry them.
  */
 function traceStamps(env: AgentDeps['env'], log: Logger, stopper: Stopper): void {
-  if (env.REPLUG_STAMPS !== '1') return;
-  const trace = log.child({ module: 'stamps' });
-  // Stage and device in the message: the log's repeat guard (src/log-flood.ts) groups lines by message.
-  setStampSink((s) => trace.info(s, `stamp ${s.stage} ${s.dev}`));
+  const to = env.REPLUG_STAMPS;
+  if (to === undefined || to === '' || to === '0') return;
+  if (to.startsWith('/')) {
+    setStampSink((s) => appendFileSync(to, `${JSON.stringify(s)}\n`));
+  } else {
+    const trace = log.child({ module: 'stamps' });
+    // Stage and device in the message: the log's repeat guard (src/log-flood.ts) groups lines by message.
+    setStampSink((s) => trace.info(s, `stamp ${s.stage} ${s.dev}`));
+  }
   stopper.add('stamps', () => void setStampSink(undefined));
 }
 

@@ -48,6 +48,8 @@ const STAGES = [
 ];
 
 const agent = (p) => `equal-agent-${p}`;
+/** Stamps go to a file, not the log: the agents' log lines cross the serial console, which backs up. */
+const stampFile = (p) => `/tmp/replug-equal-stamps-${p}.ndjson`;
 const watcher = (p) => `equal-devfs-${p}`;
 const serial = (p) => `equal-${p}`;
 const target = (p) => `${KBD.vid}:${KBD.pid}:${serial(p)}`;
@@ -59,12 +61,27 @@ async function plugKbd(ctx, p) {
   return id;
 }
 
-/** The first stamp of each stage for device `dev` in the agent's lines after `since` ('source': devfs's). */
-function stampsOf(ctx, p, dev, since) {
+/** The stamp files, parsed: per phase, every stamp so far (read after each plug's unplug). */
+async function readStamps(ctx, p) {
+  const r = await ctx.vm.sh(`cat ${stampFile(p)} 2>/dev/null || true`, { runtime: RT[p] });
+  return r.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return null;
+      }
+    })
+    .filter(Boolean);
+}
+
+/** The first stamp of each stage for device `dev` at or after guest time `since` ('source': devfs's). */
+function stampsOf(all, dev, since) {
   const out = {};
-  for (const m of ctx.linesOf(agent(p), since)) {
-    const d = m.data;
-    if (d?.module !== 'stamps' || d.dev !== dev || out[d.stage] !== undefined) continue;
+  for (const d of all) {
+    if (d.dev !== dev || d.t < since || out[d.stage] !== undefined) continue;
     if (d.stage === 'source' && d.source !== 'devfs') continue;
     out[d.stage] = d.t;
   }
@@ -86,6 +103,7 @@ export function equalScenario() {
       st.rows = Object.fromEntries(PHASES.map((p) => [p, []]));
       st.startMark = await ctx.now();
       await ctx.startUdevd();
+      await ctx.vm.sh(`rm -f ${PHASES.map(stampFile).join(' ')}`);
       await ctx.vm.sh('true', { runtime: CONTAINER, net: NET });
       let mark = await ctx.now();
       await ctx.spawn('equal-broker', [
@@ -128,7 +146,7 @@ export function equalScenario() {
             target(p),
             '--detach-kernel-driver',
           ],
-          { runtime: RT[p], env: { REPLUG_STAMPS: '1' } },
+          { runtime: RT[p], env: { REPLUG_STAMPS: stampFile(p) } },
         );
       }
       const started = (p) =>
@@ -191,7 +209,8 @@ export function equalScenario() {
         );
         await ctx.waitLine('equal-control', (d) => d?.ev === 'disappear' && d.id === dev, mark2, 5000);
         // After the unplug: a stage that came after up (a devfs report still waiting) is counted too.
-        const t = stampsOf(ctx, p, dev, mark);
+        // Addresses come back after 127 plugs: only stamps after this plug's kernel attach belong to it.
+        const t = stampsOf(await readStamps(ctx, p), dev, ka.ts - 1000);
         const since = Object.fromEntries(Object.entries(t).map(([k, v]) => [k, v - ka.ts]));
         st.rows[p].push({
           cycle: i,
