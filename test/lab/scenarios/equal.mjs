@@ -15,6 +15,7 @@
 // the slowest stage named, and the goals: agent attach->up p50 <= the control's; the agent's devfs report
 // within 10 ms (p50) of the raw watcher's sighting. Goals are figures (PASS/FAIL printed), not checks: the
 // run fails on counts (a session not up, the control not reconnecting natively).
+// EQUAL_AGENT_ENV='{"REPLUG_SOURCES":"devfs"}' (JSON) adds to the agents' environment, for experiments.
 import { stats } from '../lib/events.mjs';
 import { log } from '../lib/util.mjs';
 
@@ -146,7 +147,10 @@ export function equalScenario() {
             target(p),
             '--detach-kernel-driver',
           ],
-          { runtime: RT[p], env: { REPLUG_STAMPS: stampFile(p) } },
+          {
+            runtime: RT[p],
+            env: { REPLUG_STAMPS: stampFile(p), ...JSON.parse(process.env.EQUAL_AGENT_ENV ?? '{}') },
+          },
         );
       }
       const started = (p) =>
