@@ -4,6 +4,7 @@
  * event delivery). Everything that touches the world comes in through AgentDeps, so tests run it on fake
  * trees with a real broker on port 0. Stop runs everything's stop, last first, within STOP_BOUND_MS.
  */
+import { appendFileSync } from 'node:fs';
 import type { RunningBroker } from '../broker/broker.js';
 import { type AgentConfig, STOP_BOUND_MS } from '../config/agent.js';
 import { type RuntimeReport, runtimeReport } from '../doctor/index.js';
@@ -12,6 +13,7 @@ import { disablePacketNumberCache } from '../mqtt/packet-cache.js';
 import { createPublisher, type Publisher } from '../mqtt/publisher.js';
 import { createSessionManager, type SessionManager } from '../session/manager.js';
 import { targetKey } from '../usb/ids.js';
+import { setStampSink } from '../usb/stamps.js';
 import { UsbWatcher } from '../usb/watcher.js';
 import type { Clock } from '../util/clock.js';
 import { AnnouncedStore } from './announced.js';
@@ -87,6 +89,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
   const startedAt = clock.monotonic();
   const stopper = new Stopper(clock, log, STOP_BOUND_MS);
   disablePacketNumberCache();
+  traceStamps(deps.env, log, stopper);
   try {
     const runRoot = deps.runRoot ?? '/run';
     const roots = { proc: config.procRoot, sys: config.sysfsRoot, dev: config.devfsRoot, run: runRoot };
@@ -153,6 +156,24 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     await stopper.stop();
     throw err;
   }
+}
+
+/**
+ * REPLUG_STAMPS=1: one `stamp` log line per stage of every plug (src/usb/stamps.ts); REPLUG_STAMPS=/a/file:
+ * one JSON line per stage appended to that file instead, so a slow log consumer (the lab's serial console)
+ * cannot stall the agent it measures. Off by default: production logs never carry them.
+ */
+function traceStamps(env: AgentDeps['env'], log: Logger, stopper: Stopper): void {
+  const to = env.REPLUG_STAMPS;
+  if (to === undefined || to === '' || to === '0') return;
+  if (to.startsWith('/')) {
+    setStampSink((s) => appendFileSync(to, `${JSON.stringify(s)}\n`));
+  } else {
+    const trace = log.child({ module: 'stamps' });
+    // Stage and device in the message: the log's repeat guard (src/log-flood.ts) groups lines by message.
+    setStampSink((s) => trace.info(s, `stamp ${s.stage} ${s.dev}`));
+  }
+  stopper.add('stamps', () => void setStampSink(undefined));
 }
 
 /** The MQTT face: the client, the retained cache and the durable event queue (opened now). */

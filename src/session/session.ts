@@ -8,6 +8,7 @@
 import { ErrorCodes, ReplugError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { targetKey } from '../usb/ids.js';
+import { stamp } from '../usb/stamps.js';
 import type { UsbDevice } from '../usb/types.js';
 import type { TimerHandle } from '../util/clock.js';
 import { backoffDelay, resolveBackoff, withJitter } from './backoff.js';
@@ -201,6 +202,7 @@ export class Session<H = unknown> {
     this.stats.attempt();
     const ctx = { signal: controller.signal, log: this.log };
     const abort = () => controller.abort(new ReplugError(ErrorCodes.USB_TIMEOUT, 'open timed out'));
+    stamp('open', device);
     void withDeadline(
       this.opts.clock,
       () => this.opts.driver.open(device, ctx),
@@ -208,6 +210,7 @@ export class Session<H = unknown> {
       abort,
       (handle) => this.closeOrphan(handle),
     ).then((r) => {
+      stamp('opened', device);
       if (generation !== this.generation) {
         if (r.ok) this.closeOrphan(r.value);
         return;
@@ -281,6 +284,7 @@ export class Session<H = unknown> {
             { state: event.state, previous: event.previous, reason: event.reason },
             `session ${event.state}`,
           );
+          if (event.state === 'up' && 'device' in event && event.device) stamp('up', event.device);
           // Waiters first: a throwing listener must not leave stop() pending forever.
           if (event.state === 'stopped') for (const w of this.stopWaiters.splice(0)) w();
           this.opts.emit('session.state', { target, ...rest });

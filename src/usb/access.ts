@@ -11,6 +11,7 @@
  * code 'GenericFailure', so classification reads the message.
  */
 import { ErrorCodes, errnoOf, ReplugError } from '../errors.js';
+import { stamp } from './stamps.js';
 import type { UsbDevice } from './types.js';
 
 export interface ControlSetup {
@@ -158,6 +159,7 @@ export function createUsbAccess(options: UsbAccessOptions = {}): UsbAccess {
           });
         throw classifyUsbError(err, `listing devices to open ${label}`);
       }
+      stamp('enumerated', device);
       const found = findNusbDevice(list, device);
       // The kernel may have reused the address for another device after a replug: that is not ours.
       if (!found || !sameIds(found, device))
@@ -169,6 +171,7 @@ export function createUsbAccess(options: UsbAccessOptions = {}): UsbAccess {
       } catch (err) {
         throw classifyUsbError(err, `opening ${label}`);
       }
+      stamp('usbfs', device);
       return wrap(found, label, timeoutMs);
     },
   };

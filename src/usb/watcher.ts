@@ -14,6 +14,7 @@ import { EventEmitter } from 'node:events';
 import { ErrorCodes } from '../errors.js';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 import type { DetectionReport, UsbEvents } from './events.js';
+import { stamp } from './stamps.js';
 import {
   type DeviceSource,
   instanceId,
@@ -169,7 +170,7 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
   }
 
   /**
-   * Calls `listener` after the device list changed. Up to `exactUpTo` devices, on every change (an
+   * Calls `listener` after the device list changed (added, removed, or a serial learnt). Up to `exactUpTo` devices, on every change (an
    * observer sees each plug and unplug: issue 10). Above that, at most once per `intervalMs` with the
    * last state (trailing): a source listing 2,000 devices one by one made the agent publish the full list
    * 2,000 times, 800 MB of JSON (issue 12). Returns the function that removes the listener (its owner
@@ -192,9 +193,12 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     };
     this.on('device.added', changed);
     this.on('device.removed', changed);
+    // A serial learnt after the add changes the list too (the devfs source reports before the strings).
+    this.on('device.identified', changed);
     return () => {
       this.off('device.added', changed);
       this.off('device.removed', changed);
+      this.off('device.identified', changed);
       if (timer !== undefined) this.clock.clearTimeout(timer);
       timer = undefined;
     };
@@ -283,8 +287,10 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
       const before = live.device;
       live.device = merge(live.views);
       this.recordSighting(live.added, source, at);
-      if (before.serial === undefined && live.device.serial !== undefined)
+      if (before.serial === undefined && live.device.serial !== undefined) {
+        stamp('identified', live.device, undefined, source);
         this.safeEmit('device.identified', { device: { ...live.device }, source });
+      }
       return;
     }
     const removal = this.removals.get(id);
@@ -315,6 +321,7 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
       this.counters.of(source).first++;
     }
     added.timer = this.after(() => this.report('added', instance.device, added));
+    stamp('added', merged, undefined, source);
     this.safeEmit('device.added', { device: { ...merged }, source });
   }
 

@@ -31,4 +31,27 @@ describe('UsbWatcher: a serial that arrives after the add', () => {
     expect(watcher.current()[0]?.serial).toBe('LAB-SERIAL');
     await watcher.stop();
   });
+
+  it('a serial learnt later is a change of the device list (the retained devices topic follows it)', async () => {
+    const clock = new FakeClock();
+    const devfs = new FakeSource('devfs', { clock });
+    const watcher = new UsbWatcher({ sources: [devfs], clock, settleMs: 200 });
+    const lists: string[] = [];
+    const off = watcher.onDevicesChanged(
+      () =>
+        lists.push(
+          watcher
+            .current()
+            .map((d) => d.serial ?? '-')
+            .join(','),
+        ),
+      { intervalMs: 100, exactUpTo: 64 },
+    );
+    await watcher.start();
+    devfs.add(bare); // devfs reports before the strings (they wait for the device lock)
+    devfs.add(full); // ... and again once they are read
+    expect(lists).toEqual(['-', 'LAB-SERIAL']);
+    off();
+    await watcher.stop();
+  });
 });

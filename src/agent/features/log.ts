@@ -24,6 +24,11 @@ function eventLines(log: FeatureContext['log']): Handlers {
         { event: 'device.added', device, source },
         `device discovered: ${describe(device)} (first seen by ${source})`,
       ),
+    'device.identified': ({ device, source }) =>
+      log.info(
+        { event: 'device.identified', device, source },
+        `device identified: ${describe(device)} (strings read by ${source})`,
+      ),
     'device.removed': ({ device, source }) =>
       log.info(
         { event: 'device.removed', device, source },
@@ -76,6 +81,7 @@ function eventLines(log: FeatureContext['log']): Handlers {
 /** One `on` per event, typed: a loop over the names would need a cast. */
 function listen(ctx: FeatureContext, h: Handlers): void {
   if (h['device.added']) ctx.on('device.added', h['device.added']);
+  if (h['device.identified']) ctx.on('device.identified', h['device.identified']);
   if (h['device.removed']) ctx.on('device.removed', h['device.removed']);
   if (h['device.detection']) ctx.on('device.detection', h['device.detection']);
   if (h['source.status']) ctx.on('source.status', h['source.status']);

@@ -8,6 +8,7 @@
 import { ErrorCodes, ReplugError } from '../../errors.js';
 import type { ControlSetup, UsbAccess, UsbHandle } from '../../usb/access.js';
 import { DEVICE_DESCRIPTOR_LENGTH, parseDeviceDescriptor } from '../../usb/descriptor.js';
+import { stamp } from '../../usb/stamps.js';
 import type { UsbDevice } from '../../usb/types.js';
 import { DEFAULT_PROBE_INTERVAL_MS, type DriverContext, type SessionDriver } from './types.js';
 
@@ -85,8 +86,10 @@ export function createProbeDriver(options: ProbeDriverOptions): SessionDriver<Pr
         // ENODATA when no driver is bound: fine, claiming tells us if something still holds it.
         ctx.log.debug({ err }, 'detaching the kernel driver did not succeed; claiming anyway');
       }
+      stamp('detached', device);
     }
     await raced(usb.claimInterface(interfaceNumber), ctx.signal);
+    stamp('claimed', device);
     const raw = await raced(
       usb.controlTransferIn(GET_DEVICE_DESCRIPTOR, DEVICE_DESCRIPTOR_LENGTH, timeout),
       ctx.signal,

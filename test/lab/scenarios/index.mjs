@@ -8,6 +8,7 @@
 import { agentScenarios } from './agent.mjs';
 import { controlScenario } from './control.mjs';
 import { detectScenario } from './detect.mjs';
+import { equalScenario } from './equal.mjs';
 import { gadgetScenario } from './gadget.mjs';
 import { recipesScenario } from './recipes.mjs';
 import { relayScenarios } from './relay.mjs';
@@ -23,6 +24,7 @@ export function scenarios() {
     // sees a replug either.
     controlScenario('kbd', { runtimes: ['native'], udevd: false, expect: { native: 'fail' } }),
     ...agentScenarios(),
+    equalScenario(), // issue 17: the agent vs the libusb control and the raw devfs watcher, same plugs and load
     ...relayScenarios(), // issue 7: replug relay on the real kernel
     recipesScenario(), // issue 16: each docker run recipe, doctor's prediction vs the measurement
   ];
