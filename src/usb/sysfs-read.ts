@@ -39,14 +39,6 @@ export interface ReadOptions {
   fs?: UsbFs;
 }
 
-export interface EntryOptions extends ReadOptions {
-  /**
-   * Read the strings too (serial, manufacturer, product); true by default. They take the device lock,
-   * which the kernel holds while drivers probe: without them an entry is read without waiting for it.
-   */
-  strings?: boolean;
-}
-
 /** What reading one attribute gave: its text, nothing (gone, never existed, not a file), or "busy". */
 export type AttrRead =
   | { kind: 'value'; text: string }
@@ -118,7 +110,7 @@ export async function readSysfsEntry(
   devicesDir: string,
   name: string,
   devfsRoot?: string,
-  options: EntryOptions = {},
+  options: ReadOptions = {},
 ): Promise<UsbDevice | undefined | { busy: Promise<void> }> {
   const dir = join(devicesDir, name);
   const values = await Promise.all(PLAIN.map((n) => readAttr(dir, n, options)));
@@ -134,7 +126,7 @@ export async function readSysfsEntry(
   const device: UsbDevice = { key: '', vid: hex4(vid), pid: hex4(pid), bus, address };
   if (isDeviceEntry(name)) device.portPath = name;
   const lock = deviceLock(bus, address);
-  for (const n of options.strings === false ? [] : LOCKED) {
+  for (const n of LOCKED) {
     const r = await readAttrResult(dir, n, { ...options, lock });
     if (r.kind === 'busy') return { busy: r.settled };
     // Empty strings happen (devices with an iSerial index whose string read failed): treat as absent.
@@ -217,25 +209,20 @@ export class SysfsIndex {
     private readonly options: ReadOptions = {},
   ) {}
 
-  /**
-   * The device, undefined when sysfs does not have it, or `busy` while its strings are stuck. With
-   * `strings: false` only the attributes that do not take the device lock: it never waits for a probe.
-   */
+  /** The device, undefined when sysfs does not have it, or `busy` while its strings are stuck. */
   async find(
     bus: number,
     address: number,
     devfsRoot?: string,
-    { strings = true }: { strings?: boolean } = {},
   ): Promise<UsbDevice | undefined | { busy: Promise<void> }> {
-    const options = { ...this.options, strings };
-    const viaLink = await this.viaLink(bus, address, devfsRoot, options);
+    const viaLink = await this.viaLink(bus, address, devfsRoot);
     if (viaLink !== undefined) return viaLink;
     const dir = sysfsDevicesDir(this.sysfsRoot);
     const id = `${bus}-${address}`;
     for (let round = 0; round < 2; round++) {
       const name = this.byInstance.get(id);
       if (name !== undefined) {
-        const r = await readSysfsEntry(dir, name, devfsRoot, options);
+        const r = await readSysfsEntry(dir, name, devfsRoot, this.options);
         if (r && 'busy' in r) return r;
         if (r && r.bus === bus && r.address === address) return r;
       }
@@ -253,7 +240,6 @@ export class SysfsIndex {
     bus: number,
     address: number,
     devfsRoot: string | undefined,
-    options: EntryOptions,
   ): Promise<UsbDevice | { busy: Promise<void> } | undefined> {
     let target: string;
     try {
@@ -263,7 +249,7 @@ export class SysfsIndex {
     }
     const name = basename(target);
     if (!isDeviceEntry(name)) return undefined;
-    const r = await readSysfsEntry(dirname(target), name, devfsRoot, options);
+    const r = await readSysfsEntry(dirname(target), name, devfsRoot, this.options);
     if (r && 'busy' in r) return r;
     return r && r.bus === bus && r.address === address ? r : undefined;
   }

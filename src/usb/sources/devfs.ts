@@ -88,8 +88,6 @@ export class DevfsSource implements DeviceSource {
   /** Nodes that stayed unreadable after the retries, with why: not retried until they disappear. */
   readonly unreadable = new Map<string, string>();
   private dirty = false;
-  /** The first reconcile of start(): its reports wait for the strings (one report per present device). */
-  private starting = false;
   /** When the first watch event since the last reconcile began came (stamps only). */
   private eventAt: number | undefined;
   private running: Promise<void> | undefined;
@@ -113,11 +111,9 @@ export class DevfsSource implements DeviceSource {
     this.listener = listener;
     this.abort = new AbortController();
     listener.status({ state: 'starting' });
-    this.starting = true;
     this.requestReconcile();
     await this.running;
     await this.settleReads(); // devices present at start are reported before start() resolves
-    this.starting = false;
   }
 
   /** Returns within stopTimeoutMs: reads the kernel still holds are abandoned, their results dropped. */
@@ -137,7 +133,6 @@ export class DevfsSource implements DeviceSource {
     this.reading.clear();
     this.index?.clear();
     this.lastStatus = undefined;
-    this.starting = false;
   }
 
   async list(): Promise<UsbDevice[]> {
@@ -208,25 +203,14 @@ export class DevfsSource implements DeviceSource {
     }
   }
 
-  /**
-   * Identifies one new node and reports it when done, without holding up other nodes or the next
-   * reconcile. Identity comes first from sysfs' attributes that do not take the device lock (the kernel
-   * creates them, and the devt link, before the node), so the report never waits for a driver's probe; the
-   * node's descriptor is read only when sysfs does not know the device. The strings (serial among them)
-   * wait for the lock: they follow in a second report of the same instance, which the watcher turns into
-   * `device.identified` (sessions match targets named by serial on it).
-   */
+  /** Reads one new node and reports it when done, without holding up other nodes or the next reconcile. */
   private startRead(name: string, eventAt: number | undefined): void {
     const delays = this.options.readRetryDelaysMs ?? [2, 5, 10, 20, 40, 80];
     const at0 = parseNodeName(name);
     if (eventAt !== undefined) stamp('inotify', at0, eventAt);
     stamp('listed', at0);
     const done: Promise<void> = (async () => {
-      // Devices present at start are not being probed as a rule: they are reported once, strings and all.
-      const quick = await this.lookupSysfs(at0.bus, at0.address, this.starting);
-      const read: NodeRead = quick
-        ? { kind: 'ok', device: quick }
-        : await this.readNode(name, delays, { strings: false });
+      const read = await this.readNode(name, delays);
       // Gone from the listing meanwhile (unplugged mid-read), or stopped: nothing to report.
       if (!this.listener || !this.listed.has(name) || this.known.has(name)) return;
       if (read.kind === 'failed') this.unreadable.set(name, read.reason);
@@ -241,10 +225,12 @@ export class DevfsSource implements DeviceSource {
         });
       }
       if (read.kind !== 'ok') return;
-      stamp('identity', at0);
-      this.report(name, read.device);
-      if (this.index !== undefined && !this.starting && read.device.serial === undefined)
-        await this.readStrings(name, read.device);
+      this.known.set(name, read.device);
+      const at = this.clock.monotonic();
+      // The node read and sysfs lookup, strings included (they wait for the device lock), are one stage here.
+      stamp('identity', read.device);
+      stamp('source', read.device, undefined, 'devfs');
+      this.listener.event({ type: 'added', source: 'devfs', at, device: { ...read.device } });
     })()
       .catch(() => {
         // readNode turns fs errors into results; a throwing listener is the watcher's to report.
@@ -253,24 +239,6 @@ export class DevfsSource implements DeviceSource {
         if (this.reading.get(name) === done) this.reading.delete(name);
       });
     this.reading.set(name, done);
-  }
-
-  private report(name: string, device: UsbDevice): void {
-    if (!this.listener) return;
-    this.known.set(name, device);
-    const at = this.clock.monotonic();
-    stamp('source', device, undefined, 'devfs');
-    this.listener.event({ type: 'added', source: 'devfs', at, device: { ...device } });
-  }
-
-  /** The strings of a device reported without them, reported again once the device lock lets them go. */
-  private async readStrings(name: string, reported: UsbDevice): Promise<void> {
-    const full = await this.lookupSysfs(reported.bus, reported.address, true);
-    stamp('strings', reported);
-    // Still the instance reported (not unplugged, not stopped), and the strings added something.
-    if (!full || this.known.get(name) !== reported || !this.listed.has(name)) return;
-    if (full.serial === undefined && full.manufacturer === undefined && full.product === undefined) return;
-    this.report(name, merge(reported, full));
   }
 
   /** `BBB/DDD` of every device node (root hubs, always devnum 1, left out); undefined without a bus root. */
@@ -306,16 +274,12 @@ export class DevfsSource implements DeviceSource {
     return perBus.flat().sort();
   }
 
-  private async readNode(
-    name: string,
-    delays: number[],
-    { strings = true }: { strings?: boolean } = {},
-  ): Promise<NodeRead> {
+  private async readNode(name: string, delays: number[]): Promise<NodeRead> {
     const { bus, address } = parseNodeName(name);
     const path = devNodePath(this.options.devfsRoot, bus, address);
     // sysfs is looked up alongside the node read, not after it: on a real kernel its entry exists before
     // the node (device_add), and each is a few thread-pool round trips that need not queue behind the other.
-    const early = this.lookupSysfs(bus, address, strings);
+    const early = this.lookupSysfs(bus, address);
     let reason = 'unreadable';
     for (let attempt = 0; attempt <= delays.length; attempt++) {
       if (attempt > 0) {
@@ -347,25 +311,26 @@ export class DevfsSource implements DeviceSource {
       }
       const base = deviceFromDescriptor(parsed.descriptor, { bus, address, devNode: path });
       // After retries the early lookup may predate the entry (fake trees): look again.
-      const sys = await (attempt === 0 ? early : this.lookupSysfs(bus, address, strings));
+      const sys = await (attempt === 0 ? early : this.lookupSysfs(bus, address));
       return { kind: 'ok', device: merge(base, sys) };
     }
     // Unreadable (EACCES in a rootless container, say) but sysfs may still know who it is.
-    const fromSysfs = await this.lookupSysfs(bus, address, strings);
+    const fromSysfs = await this.lookupSysfs(bus, address);
     return fromSysfs ? { kind: 'ok', device: fromSysfs } : { kind: 'failed', reason };
   }
 
-  /** sysfs' view of bus+address; `strings`: with the strings, waiting (bounded) for the device lock. */
-  private async lookupSysfs(bus: number, address: number, strings = true): Promise<UsbDevice | undefined> {
+  private async lookupSysfs(bus: number, address: number): Promise<UsbDevice | undefined> {
     if (this.index === undefined) return undefined;
     try {
       for (let waits = 0; ; waits++) {
-        const found = await this.index.find(bus, address, this.options.devfsRoot, { strings });
+        const found = await this.index.find(bus, address, this.options.devfsRoot);
         if (!found || !('busy' in found)) return found;
         // The strings (the serial among them) wait for the device lock, which the kernel holds while it
-        // probes the device's drivers. Only the second report waits for them (startRead): no session
-        // could open the device before the lock is free either (usbdev_open takes it), and a lock held
-        // for good leaves the first report standing.
+        // probes the device's drivers. Reported without them, a target named by its serial never matched
+        // the device: the watcher merges later views, but the session was looking for the add (the lab's
+        // two-target run, 2 of 5 container cycles). No session could open the device before the lock is
+        // free either (usbdev_open takes it), so waiting for it costs nothing; a lock held for good still
+        // ends in a report of what the descriptor says.
         if (waits >= BUSY_WAITS || this.abort?.signal.aborted) return undefined;
         await within(this.clock, found.busy, BUSY_WAIT_MS);
       }
