@@ -145,7 +145,8 @@ async function throughput(broker) {
     (seq) => `replug/bench-${seq % 10}/event`,
     (seq) => event(seq),
   );
-  const sentMs = performance.now() - t0;
+  const sentAt = performance.now();
+  const sentMs = sentAt - t0;
   await pub.endAsync();
   // Done when every consumer has all N, or none made progress for 5 s.
   for (let quiet = 0; quiet < 25 && !consumers.every((c) => c.unique >= N); ) {
@@ -159,7 +160,7 @@ async function throughput(broker) {
   const rates = consumers.map((c, i) => {
     const complete = c.unique === N && c.dup === 0;
     const rate = complete && c.unique > 1 ? (c.unique / (c.last - c.first)) * 1000 : Number.NaN;
-    const counts = `received ${c.unique}/${N} unique, ${c.dup} duplicates, first->last ${Math.round(c.last - c.first)} ms, peak RSS ${Math.round(mem[i].peakMb)} MB`;
+    const counts = `received ${c.unique}/${N} unique, ${c.dup} duplicates, first->last ${Math.round(c.last - c.first)} ms, first ${Math.round(c.first - t0)} ms after the first publish, last ${Math.round(c.last - sentAt)} ms after the last ack, peak RSS ${Math.round(mem[i].peakMb)} MB`;
     figure(
       `${c.name} rate`,
       rate,
