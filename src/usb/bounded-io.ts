@@ -180,12 +180,15 @@ export class UsbFs {
     code: UsbFsErrorCode,
     what: string,
   ): Promise<Buffer> {
-    const before = problem(await this.ops.stat(path));
+    // stat and fstat never wait for the device lock (only open() of a node and a string's read do): with
+    // the synchronous calls at hand they skip two of the five thread-pool round trips (issue 17).
+    const sync = this.syncOps;
+    const before = problem(sync ? sync.stat(path) : await this.ops.stat(path));
     if (before) throw this.typeError(code, `${path} is ${before}, not ${what}`);
     const fh = await this.ops.open(path, READ_FLAGS);
     try {
       // Swapped between stat and open (a FIFO opened O_NONBLOCK returns at once): check the fd itself.
-      const after = problem(await fh.stat());
+      const after = problem(sync ? sync.fstat(fh.fd) : await fh.stat());
       if (after) throw this.typeError(code, `${path} is ${after}, not ${what}`);
       const buf = Buffer.alloc(limit);
       // A plain read from the fd's own offset (0), not pread: any readable file works.
