@@ -3,7 +3,16 @@
  * entry, interface, then the usbfs node, as the kernel does). One target port, `1-1`, plugged and
  * unplugged again and again; every plug gets a new address, as the kernel hands them out.
  */
-import { accessSync, chmodSync, constants, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  accessSync,
+  chmodSync,
+  constants,
+  mkdirSync,
+  mkdtempSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -165,6 +174,14 @@ function writeEntry(tree, { bus, address, portPath, vid, pid, serial, cls }) {
   };
   if (serial) Object.assign(attrs, { serial, manufacturer: 'replug', product: 'Bench' });
   for (const [k, v] of Object.entries(attrs)) writeFileSync(path.join(dir, k), `${v}\n`);
+  // The devt link every kernel makes (/sys/dev/char/189:<minor> -> the device): devfs enrichment finds the
+  // entry through it in one realpath. Without it every new node rescanned the whole tree (the fallback for
+  // trees without /sys/dev), so the 100-target plug measured a fake tree's cost, not the agent's.
+  const charDir = path.join(tree.sys, 'dev', 'char');
+  mkdirSync(charDir, { recursive: true });
+  const link = path.join(charDir, charName(bus, address));
+  rmSync(link, { force: true });
+  symlinkSync(path.relative(charDir, dir), link);
   const iface = path.join(tree.devices, `${portPath}:1.0`);
   mkdirSync(iface);
   writeFileSync(path.join(iface, 'bInterfaceClass'), cls === '09' ? '09\n' : 'ff\n');
@@ -179,8 +196,12 @@ function writeEntry(tree, { bus, address, portPath, vid, pid, serial, cls }) {
 export function unplugAt(tree, d) {
   rmSync(path.join(tree.devices, `${d.portPath}:1.0`), { recursive: true, force: true });
   rmSync(path.join(tree.dev, 'bus/usb', pad3(d.bus), pad3(d.address)), { force: true });
+  rmSync(path.join(tree.sys, 'dev', 'char', charName(d.bus, d.address)), { force: true });
   rmSync(path.join(tree.devices, d.portPath), { recursive: true, force: true });
 }
+
+/** usb_new_device(): devt = MKDEV(189, (busnum - 1) * 128 + devnum - 1). */
+const charName = (bus, address) => `189:${(bus - 1) * 128 + address - 1}`;
 
 /** Plugs a hubTree device back at a new address (the next free one on its bus above `d.address`). */
 export function replugAt(tree, d, address) {

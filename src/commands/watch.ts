@@ -15,7 +15,7 @@ import { DEFAULT_MAX_AGENTS, emptyFleet, reduce } from '../fleet/aggregate.js';
 import { DEFAULT_MAX_PAYLOAD_BYTES } from '../fleet/decode.js';
 import { startHttpView } from '../fleet/http/server.js';
 import { FleetIntake } from '../fleet/intake.js';
-import { checkExpectations, normalize, targetMatcher } from '../fleet/output.js';
+import { checkExpectations, normalizedLine, targetMatcher } from '../fleet/output.js';
 import { printable } from '../fleet/table.js';
 import type { FleetMessage, FleetState } from '../fleet/types.js';
 import { type Display, plainFrame, startDisplay, untilAborted } from '../fleet/view/display.js';
@@ -135,6 +135,8 @@ export interface WatchConfig {
   expect: string[];
   compare: boolean;
   keepTarget: (topicKey: string) => boolean;
+  /** --target was given (else keepTarget keeps everything, and events need no parsing for it). */
+  filtersTargets: boolean;
   color: boolean;
   maxPayloadBytes: number;
   maxAgents: number;
@@ -175,6 +177,7 @@ export function parseWatchConfig(
     expect: f.expect,
     compare: f.compare,
     keepTarget: typeof matcher === 'string' ? () => true : matcher,
+    filtersTargets: f.target.length > 0,
     color: !noColor && ctx.stdout.isTTY === true,
     maxPayloadBytes: f['max-payload'],
     maxAgents: f['max-agents'],
@@ -214,6 +217,9 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
     request: (r) => sendRequest(config.subscriber, r, clock),
   };
   const shown = { compare: config.compare, maxAgents: config.maxAgents };
+  // The journal feeds the views (table, --http, --metrics); NDJSON alone never reads it, and noting every
+  // event cost a tenth of watch's time on a 50,000-event stream (issue 17).
+  const journaled = !config.json || config.http !== undefined || config.metrics !== undefined;
   const check = (msg: FleetMessage): 'accepted' | 'rejected' => {
     const parsed = parseTopic(msg.topic);
     if (parsed?.kind === 'target' && !config.keepTarget(parsed.targetKey)) return 'accepted';
@@ -222,9 +228,9 @@ export async function runWatch(ctx: CommandContext, clock: Clock = systemClock):
       maxAgents: config.maxAgents,
     });
     state = result.state;
-    feedJournal(journal, state, msg.broker, result.outcome);
+    if (journaled) feedJournal(journal, state, msg.broker, result.outcome);
     if (config.json && keepEvent(config, result.outcome)) {
-      out.push(JSON.stringify(normalize(msg, result.outcome, result.lateWill)));
+      out.push(normalizedLine(msg, result.outcome, result.lateWill));
     }
     display?.invalidate();
     return result.outcome.ok ? 'accepted' : 'rejected';
@@ -355,7 +361,7 @@ function linkView(links: readonly BrokerLink[]) {
 
 /** --target also narrows the NDJSON event stream: events name their target in CLI form. */
 function keepEvent(config: WatchConfig, outcome: ReturnType<typeof reduce>['outcome']): boolean {
-  if (!outcome.ok || outcome.value.kind !== 'event') return true;
+  if (!config.filtersTargets || !outcome.ok || outcome.value.kind !== 'event') return true;
   const target = (outcome.value.payload as { target?: unknown }).target;
   if (typeof target !== 'string') return true;
   const spec = parseTargetSpec(target);

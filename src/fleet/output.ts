@@ -48,6 +48,26 @@ export function normalize(msg: FleetMessage, result: ReduceResult['outcome'], la
   };
 }
 
+/**
+ * `JSON.stringify(normalize(...))`, written out for the common case (an accepted payload): the same text,
+ * without building the envelope object and its spreads per message (issue 17: NDJSON at stream rate).
+ */
+export function normalizedLine(
+  msg: FleetMessage,
+  result: ReduceResult['outcome'],
+  lateWill: boolean,
+): string {
+  if (!result.ok || result.value.kind === 'cleared') return JSON.stringify(normalize(msg, result, lateWill));
+  const v = result.value;
+  const s = JSON.stringify;
+  let line = `{"broker":${s(msg.broker)},"retained":${s(msg.retained)},"receivedAt":${s(msg.receivedAt)}`;
+  if (msg.userProperties) line += `,"userProperties":${s(msg.userProperties)}`;
+  line += `,"agent":${s(v.agent)},"kind":${s(v.kind)}`;
+  if (v.kind === 'target') line += `,"targetKey":${s(v.targetKey)}`;
+  if (lateWill) line += ',"lateWill":true';
+  return `${line},"payload":${s(v.payload)}}`;
+}
+
 export interface ExpectVerdict {
   ok: boolean;
   /** One line per expected agent that is missing or offline. */

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Ajv2020 as Ajv2020Class, ErrorObject, ValidateFunction } from 'ajv/dist/2020.js';
+import { FIRST_ERROR_OPTIONS, SCHEMA_IDS, STANDALONE_FILE } from './schema-standalone.js';
 
 /**
  * ajv is required on the first validation, not imported: an idle agent validates nothing (only journal
@@ -29,14 +30,7 @@ export const PAYLOAD_KINDS: readonly PayloadKind[] = [
   'health',
 ];
 
-const FILE_OF: Record<PayloadKind, string> = {
-  status: 'status.schema.json',
-  info: 'info.schema.json',
-  devices: 'devices.schema.json',
-  event: 'event.schema.json',
-  target: 'target-state.schema.json',
-  health: 'health.schema.json',
-};
+const FILE_OF: Record<PayloadKind, string> = SCHEMA_IDS;
 
 export type ValidationResult = { ok: true } | { ok: false; errors: string[] };
 
@@ -72,12 +66,17 @@ const compiled = new Map<boolean, Validators>();
  * census message, and the agent only ever checks events (its journal at start).
  */
 function validator(allErrors: boolean, kind: PayloadKind): ValidateFunction {
+  if (!allErrors) {
+    const pre = precompiled();
+    if (pre) return pre[kind];
+  }
   let v = compiled.get(allErrors);
   if (!v) {
     const dir = findSchemaDir();
     // strict: unknown keywords in our own schemas are bugs.
     const Ajv2020 = requireAjv();
-    const ajv = new Ajv2020({ allErrors, strict: true, allowUnionTypes: true });
+    // The same options the build's standalone validators were generated with (schema-standalone.ts).
+    const ajv = new Ajv2020({ ...FIRST_ERROR_OPTIONS, allErrors });
     for (const file of readdirSync(dir).filter((f) => f.endsWith('.schema.json'))) {
       ajv.addSchema(JSON.parse(readFileSync(path.join(dir, file), 'utf8')) as object);
     }
@@ -90,6 +89,21 @@ function validator(allErrors: boolean, kind: PayloadKind): ValidateFunction {
   if (!validate) throw new Error(`replug: schema ${FILE_OF[kind]} missing from ${v.dir}`);
   v.byKind.set(kind, validate);
   return validate;
+}
+
+let standalone: Record<PayloadKind, ValidateFunction> | null | undefined;
+
+/**
+ * The first-error validators `npm run build` generated from docs/schemas (schema-standalone.ts), when this
+ * build has them: loading them costs ~30 ms where compiling costs ~1 s. null when absent (vitest runs src/).
+ */
+function precompiled(): Record<PayloadKind, ValidateFunction> | null {
+  if (standalone !== undefined) return standalone;
+  const file = path.join(path.dirname(fileURLToPath(import.meta.url)), STANDALONE_FILE);
+  standalone = existsSync(file)
+    ? (createRequire(import.meta.url)(file) as Record<PayloadKind, ValidateFunction>)
+    : null;
+  return standalone;
 }
 
 export function validatePayload(

@@ -34,14 +34,17 @@ export async function collectListing(options: ListingOptions): Promise<Listing> 
   const sys = await listSysfsDevices(sysfsRoot, { devfsRoot, includeRootHubs: options.includeRootHubs });
   const nodes = await listDevfsNodes(devfsRoot);
   if (!sys.bus && nodes === undefined) return { bus: false, reason: noBusReason(sysfsRoot), devices: [] };
-  const devices: ListedDevice[] = [];
   const seen = new Set<string>();
-  for (const d of sys.bus ? sys.devices : []) {
-    const path = devNodePath(devfsRoot, d.bus, d.address);
-    seen.add(`${d.bus}-${d.address}`);
-    const rootHub = d.portPath === undefined && d.address === 1;
-    devices.push({ ...d, devNode: path, rootHub, from: 'sysfs', node: await probeNode(path) });
-  }
+  // Probed together, not one after the other: the bounded reader keeps at most its 16 reads open, and
+  // 1,000 probes in a row were a thread-pool round trip each for `replug list` (issue 17).
+  const devices: ListedDevice[] = await Promise.all(
+    (sys.bus ? sys.devices : []).map(async (d) => {
+      const path = devNodePath(devfsRoot, d.bus, d.address);
+      seen.add(`${d.bus}-${d.address}`);
+      const rootHub = d.portPath === undefined && d.address === 1;
+      return { ...d, devNode: path, rootHub, from: 'sysfs' as const, node: await probeNode(path) };
+    }),
+  );
   for (const { bus, address } of nodes ?? []) {
     if (seen.has(`${bus}-${address}`)) continue;
     if (address === 1 && !options.includeRootHubs) continue;

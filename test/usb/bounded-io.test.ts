@@ -65,6 +65,24 @@ describe('UsbFs', () => {
     expect(fs.stats()).toMatchObject({ inFlight: 0, stuck: 0, rejectedTypes: 4 });
   });
 
+  it('reads unlocked attributes synchronously, each its own bytes, with the same type checks as locked ones', async () => {
+    const fs = new UsbFs();
+    await writeFile(join(dir, 'other'), 'a longer value\n');
+    const first = await fs.readAttr(join(dir, 'other'));
+    const second = await fs.readAttr(join(dir, 'attr'));
+    // One page buffer serves every synchronous read: a result must not change under a later read.
+    expect([String(first), String(second)]).toEqual(['a longer value\n', 'hello\n']);
+    // A lock key takes the bounded asynchronous path: same answers.
+    expect(String(await fs.readAttr(join(dir, 'attr'), 'dev-1'))).toBe('hello\n');
+    await expect(fs.readAttr(join(dir, 'fifo'), 'dev-1')).rejects.toMatchObject({ code: 'ENOTATTR' });
+    await expect(fs.readAttr(join(dir, 'fifo'))).rejects.toMatchObject({ code: 'ENOTATTR' });
+    // Injected async ops without sync ones see every read, unlocked too (tests stand in a kernel there).
+    const held = heldOps();
+    const viaOps = new UsbFs({ ops: held.ops });
+    expect(String(await viaOps.readAttr(join(dir, 'attr')))).toBe('hello\n');
+    expect(held.opens()).toBe(1);
+  });
+
   it('times a held read out, keeps it counted as stuck, and refuses its device until it returns', async () => {
     const clock = new FakeClock();
     const held = heldOps();
