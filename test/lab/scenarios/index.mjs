@@ -9,6 +9,7 @@ import { agentScenarios } from './agent.mjs';
 import { controlScenario } from './control.mjs';
 import { detectScenario } from './detect.mjs';
 import { gadgetScenario } from './gadget.mjs';
+import { healScenario } from './heal.mjs';
 import { recipesScenario } from './recipes.mjs';
 import { relayScenarios } from './relay.mjs';
 
@@ -25,5 +26,6 @@ export function scenarios() {
     ...agentScenarios(),
     ...relayScenarios(), // issue 7: replug relay on the real kernel
     recipesScenario(), // issue 16: each docker run recipe, doctor's prediction vs the measurement
+    healScenario(), // issues 15 + 18: a FunctionFS device that wedges, healed by the ladder and over MQTT
   ];
 }
