@@ -37,60 +37,56 @@ const DRIVER = ['--driver', '/replug/examples/drivers/bulk-loopback.mjs'];
 const LADDER = [
   '--heal',
   STEPS,
-  '--heal-step-wait',
-  String(STEP_WAIT_MS),
   // Every cycle is a fresh climb from the reopen: no escalation from the last success, no rate limit.
   '--heal-window',
   '1000',
   '--heal-max-runs',
   '1000',
 ];
+const AUTO = [...LADDER, '--heal-step-wait', String(STEP_WAIT_MS), '--heal-after-attempts', '3'];
 
+/** The agents: each its own target serial, so only its phases' plugs are its device. */
+const AGENTS = Object.fromEntries(
+  [
+    { name: 'native', spawn: 'native', mqtt: BROKER_URL.native, args: AUTO },
+    { name: 'container', spawn: CONTAINER, mqtt: BROKER_URL.container, args: AUTO },
+    { name: 'control', spawn: 'native', mqtt: BROKER_URL.native, args: [] },
+    {
+      name: 'mqtt',
+      spawn: 'native',
+      mqtt: BROKER_URL.native,
+      // The ladder is there for requests; its own thresholds are out of reach.
+      args: [
+        '--commands',
+        ...LADDER,
+        '--heal-step-wait',
+        '10000',
+        '--heal-after-attempts',
+        '10000',
+        '--heal-after',
+        '86400000',
+      ],
+    },
+  ].map((a) => {
+    const serial = `lab-ffs-${a.name}`;
+    const key = `${GADGET.vid}:${GADGET.pid}:${serial}`;
+    return [a.name, { ...a, serial, key, proc: `heal-${a.name}`, id: `lab-heal-${a.name}` }];
+  }),
+);
+
+/**
+ * heal: wedges after ANSWERS transfers, the probe notices, the ladder climbs (trigger `wedged`);
+ * plug: wedged from the plug, every open fails, the ladder climbs after 3 (trigger `attempts`);
+ * control: the heal kind without a ladder; mqtt: wedged from the plug, healed by a request only.
+ */
 const PHASES = [
-  { name: 'native', label: 'native', spawn: 'native', mqtt: BROKER_URL.native, args: LADDER, kind: 'heal' },
-  {
-    name: 'container',
-    label: 'container',
-    spawn: CONTAINER,
-    mqtt: BROKER_URL.container,
-    args: LADDER,
-    kind: 'heal',
-  },
-  {
-    name: 'control',
-    label: 'native heal off',
-    spawn: 'native',
-    mqtt: BROKER_URL.native,
-    args: [],
-    kind: 'control',
-  },
-  {
-    name: 'mqtt',
-    label: 'native reset over MQTT',
-    spawn: 'native',
-    mqtt: BROKER_URL.native,
-    args: [
-      '--commands',
-      ...LADDER,
-      '--heal-after-attempts',
-      '10000',
-      '--heal-after',
-      '86400000',
-      '--heal-step-wait',
-      '10000',
-    ],
-    kind: 'mqtt',
-  },
-].map((p) => {
-  const serial = `lab-ffs-${p.name}`;
-  return {
-    ...p,
-    serial,
-    key: `${GADGET.vid}:${GADGET.pid}:${serial}`,
-    proc: `heal-${p.name}`,
-    id: `lab-heal-${p.name}`,
-  };
-});
+  { label: 'native', agent: 'native', kind: 'heal' },
+  { label: 'native wedged at plug', agent: 'native', kind: 'plug' },
+  { label: 'container', agent: 'container', kind: 'heal' },
+  { label: 'container wedged at plug', agent: 'container', kind: 'plug' },
+  { label: 'native heal off', agent: 'control', kind: 'control' },
+  { label: 'native reset over MQTT', agent: 'mqtt', kind: 'mqtt' },
+].map((p) => ({ ...AGENTS[p.agent], ...p, name: p.label.replaceAll(' ', '-') }));
 
 const ffs = (args) => `/lab/guest/ffs-gadget.sh ${args}`;
 
@@ -193,6 +189,57 @@ async function wedgeCycle(ctx, st, p, i) {
   return rec;
 }
 
+/** A device wedged from the plug: every open fails; after 3 the ladder climbs on its own (trigger attempts). */
+async function plugCycle(ctx, st, p, i) {
+  const { mark, ka } = await plugPhase(ctx, st, p, 0);
+  const rec = { cycle: i, port: ka.port, devnum: ka.devnum };
+  const failed = await ctx.waitLine(
+    p.proc,
+    (d) => d?.event === 'reconnect.failed' && d.target === p.key,
+    mark,
+    UP_TIMEOUT_MS,
+  );
+  rec.wedged = Boolean(failed);
+  if (!failed) return rec;
+  // From the next enable on it answers for good: only a step that resets or reconfigures it brings it back.
+  await ctx.vm.sh(`echo 1000000 > ${ANSWERS_FILE}`);
+  const healed = await ctx.waitLine(
+    p.proc,
+    (d) => d?.event === 'heal.step' && d.target === p.key && d.outcome === 'up',
+    failed.idx,
+    HEAL_TIMEOUT_MS,
+  );
+  const back = await ctx.waitLine(p.proc, sessionUp(p), failed.idx, healed ? 10000 : 0);
+  // Up before the ladder's first step: something other than the ladder brought it back.
+  const firstStep = await ctx.waitLine(
+    p.proc,
+    (d) => d?.event === 'heal.step' && d.target === p.key,
+    mark,
+    0,
+  );
+  const before = firstStep?.idx ?? healed?.idx ?? Number.POSITIVE_INFINITY;
+  rec.upBefore = ctx.linesOf(p.proc, mark).some((m) => m.idx < before && sessionUp(p)(m.data));
+  rec.steps = ctx
+    .linesOf(p.proc, failed.idx)
+    .filter(
+      (m) => m.data?.event === 'heal.step' && m.data.target === p.key && m.idx <= (healed?.idx ?? Infinity),
+    )
+    .map((m) => `${m.data.step}:${m.data.outcome}:${m.data.trigger}`);
+  rec.attempts = ctx
+    .linesOf(p.proc, mark)
+    .filter(
+      (m) =>
+        m.data?.event === 'reconnect.failed' && m.data.target === p.key && m.idx < (healed?.idx ?? Infinity),
+    )
+    .map((m) => m.data.error?.code);
+  rec.healedBy = healed?.data.step ?? null;
+  rec.stepMs = healed?.data.ms ?? null;
+  rec.wedgeToUpMs = back ? back.t - failed.t : null;
+  rec.recovered = Boolean(healed && back);
+  rec.kernel = kernelHeals(ctx, ka.port, failed.idx);
+  return rec;
+}
+
 /** issue 18: the device is wedged from the plug; only `replug request ... reset` may bring it back. */
 async function mqttCycle(ctx, st, p, i) {
   const { mark, ka } = await plugPhase(ctx, st, p, 0);
@@ -232,7 +279,8 @@ async function mqttCycle(ctx, st, p, i) {
     : null;
   rec.healedBy = answer?.data.data?.step ?? null;
   rec.stepMs = answer?.data.data?.ms ?? null;
-  rec.wedgeToUpMs = back ? back.t - ask.t : null;
+  // The CLI's own round trip: the request published to its answer (which waits for the session up).
+  rec.wedgeToUpMs = back ? (answer.data.ms ?? null) : null;
   rec.steps = ctx
     .linesOf(p.proc, ask)
     .filter((m) => m.data?.event === 'heal.step' && m.data.target === p.key)
@@ -281,7 +329,7 @@ export function healScenario() {
       ]);
       if (!(await ctx.waitLine('heal-broker', (d) => d?.ready, mark, 60000)))
         throw new Error('broker did not start');
-      for (const p of PHASES) {
+      for (const p of Object.values(AGENTS)) {
         await ctx.spawn(
           p.proc,
           [
@@ -305,7 +353,7 @@ export function healScenario() {
           { runtime: p.spawn },
         );
       }
-      for (const p of PHASES) {
+      for (const p of Object.values(AGENTS)) {
         const started = await ctx.waitLine(
           p.proc,
           (d) => typeof d?.msg === 'string' && d.msg.startsWith(`agent ${p.id} started`),
@@ -318,7 +366,8 @@ export function healScenario() {
 
     async cycle(ctx, st, i) {
       for (const p of PHASES) {
-        const rec = p.kind === 'mqtt' ? await mqttCycle(ctx, st, p, i) : await wedgeCycle(ctx, st, p, i);
+        const run = { mqtt: mqttCycle, plug: plugCycle }[p.kind] ?? wedgeCycle;
+        const rec = await run(ctx, st, p, i);
         log(`  ${p.label} cycle ${i}: ${JSON.stringify(rec)}`);
         st.rows[p.name].push(rec);
       }
@@ -331,7 +380,7 @@ export function healScenario() {
         (m) =>
           m.ev === 'exit' &&
           m.idx >= st.startMark &&
-          PHASES.some((p) => m.name === p.proc || m.name === 'heal-ffs'),
+          (Object.values(AGENTS).some((a) => m.name === a.proc) || m.name === 'heal-ffs'),
       );
       const table = [
         ['runtime', 'back', 'step that did it', 'wedge->up ms p50/max', 'step ms p50/max', 'kernel'],
@@ -342,7 +391,7 @@ export function healScenario() {
         const cycles = recs.length;
         const reconnects = recs.filter((r) => r.recovered).length;
         for (const r of recs) {
-          if (p.kind !== 'mqtt' && !r.up)
+          if ((p.kind === 'heal' || p.kind === 'control') && !r.up)
             problems.push(`cycle ${r.cycle}: the session never came up before the wedge`);
           else if (!r.wedged) problems.push(`cycle ${r.cycle}: the device never wedged the session`);
           else if (p.kind !== 'control' && !r.recovered)
@@ -353,14 +402,16 @@ export function healScenario() {
             problems.push(
               `cycle ${r.cycle}: back, but the kernel logged no reset or re-enumeration of ${r.port}`,
             );
-          if (p.kind === 'mqtt' && (r.upBefore || r.climbsBefore))
+          if ((p.kind === 'mqtt' || p.kind === 'plug') && r.upBefore)
+            problems.push(`cycle ${r.cycle}: the session came up on a device wedged from the plug`);
+          if (p.kind === 'mqtt' && r.climbsBefore)
             problems.push(`cycle ${r.cycle}: the session was up or the ladder climbed before the request`);
         }
         const expected = p.kind === 'control' ? 0 : cycles;
         if (reconnects !== expected) problems.push(`back ${reconnects}/${cycles}, want ${expected}`);
         for (const e of exits.filter((m) => m.name === p.proc))
           problems.push(`agent exited (code ${e.code})`);
-        if (p.kind === 'heal' || p.kind === 'mqtt')
+        if (p.kind !== 'control')
           for (const e of exits.filter((m) => m.name === 'heal-ffs'))
             problems.push(`ffs-wedge exited (code ${e.code})`);
         const by = {};
@@ -400,12 +451,14 @@ export function healScenario() {
       });
       const w = table[0].map((_, c) => Math.max(...table.map((r) => String(r[c]).length)));
       for (const r of table) log(`  | ${r.map((c, k) => String(c).padEnd(w[k])).join(' | ')} |`);
-      log('  wedge->up: from the session leaving up (probe failed) or the request, to the session up again');
+      log(
+        '  wedge->up: from the session leaving up (probe failed), or the first failed open (wedged at plug), to the session up again; over MQTT: the request round trip',
+      );
       return rows;
     },
 
     async teardown(ctx) {
-      for (const p of PHASES) await ctx.kill(p.proc).catch(() => {});
+      for (const p of Object.values(AGENTS)) await ctx.kill(p.proc).catch(() => {});
       await ctx.kill('heal-broker').catch(() => {});
       await ctx.vm.sh(ffs('unplug')).catch(() => {});
       await ctx.kill('heal-ffs').catch(() => {});
