@@ -210,13 +210,10 @@ async function plugCycle(ctx, st, p, i) {
     HEAL_TIMEOUT_MS,
   );
   const back = await ctx.waitLine(p.proc, sessionUp(p), failed.idx, healed ? 10000 : 0);
-  // Up before the ladder's first step: something other than the ladder brought it back.
-  const firstStep = await ctx.waitLine(
-    p.proc,
-    (d) => d?.event === 'heal.step' && d.target === p.key,
-    mark,
-    0,
-  );
+  // Up before the ladder's first step began (its "heal KEY: STEP" line): something else brought it back.
+  const firstStep = ctx
+    .linesOf(p.proc, mark)
+    .find((m) => m.data?.target === p.key && m.data.step && !m.data.event);
   const before = firstStep?.idx ?? healed?.idx ?? Number.POSITIVE_INFINITY;
   rec.upBefore = ctx.linesOf(p.proc, mark).some((m) => m.idx < before && sessionUp(p)(m.data));
   rec.steps = ctx
