@@ -113,7 +113,10 @@ async function serve() {
     const gen = generation;
     try {
       const { bytesRead } = await readP(epOut, data, 0, SIZE, null);
-      if (gen !== generation) continue;
+      // Data that arrived is the host's transfer now, even when the read was queued before a DISABLE/ENABLE
+      // (FunctionFS holds a read on a disabled endpoint until it is enabled): echo it, or the host's IN times
+      // out on a device that is not wedged.
+      if (wedged) continue;
       await writeP(epIn, data, 0, bytesRead, null);
       if (gen !== generation) continue;
       count++;
