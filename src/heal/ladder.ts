@@ -50,6 +50,13 @@ export interface LadderState {
    * program holds it, it is not wedged, and resetting it would break that program. No climb while so.
    */
   blocked: boolean;
+  /**
+   * The agent itself had this device (since it came): a session up, or an open that failed for another
+   * reason than busy. A busy open after that is the agent's own earlier handle still closing (seen on the
+   * real kernel: a cancelled transfer to a wedged device keeps the old claim of interface 0 for seconds),
+   * not another program: it counts as a failed open.
+   */
+  ours: boolean;
 }
 
 export type LadderEvent =
@@ -87,6 +94,7 @@ export const initialLadder: LadderState = {
   lastSuccess: undefined,
   limitedSaid: false,
   blocked: false,
+  ours: false,
 };
 
 /** reopen first, then the device steps turned on, in LADDER order. */
@@ -117,27 +125,49 @@ function observe(s: LadderState, e: LadderEvent): LadderState {
     case 'present':
       return { ...s, present: true, downSince: s.up ? undefined : (s.downSince ?? e.now) };
     case 'gone':
-      return { ...s, present: false, up: false, failures: 0, downSince: undefined, blocked: false };
+      return {
+        ...s,
+        present: false,
+        up: false,
+        failures: 0,
+        downSince: undefined,
+        blocked: false,
+        ours: false,
+      };
     case 'up':
-      return { ...s, up: true, present: true, failures: 0, downSince: undefined, blocked: false };
+      return { ...s, up: true, present: true, failures: 0, downSince: undefined, blocked: false, ours: true };
     case 'down':
       return { ...s, up: false, downSince: s.present && !s.blocked ? (s.downSince ?? e.now) : undefined };
     case 'failed':
-      return { ...s, up: false, failures: s.failures + 1, downSince: s.downSince ?? e.now, blocked: false };
+      return failedOpen(s, e.now);
     case 'blocked':
+      if (s.ours) return failedOpen(s, e.now);
       return { ...s, up: false, failures: 0, downSince: undefined, blocked: true };
     case 'wedged':
-      return { ...s, up: false, downSince: e.now };
+      return { ...s, up: false, downSince: e.now, ours: true };
     default:
       return s;
   }
+}
+
+function failedOpen(s: LadderState, now: number): LadderState {
+  return {
+    ...s,
+    up: false,
+    failures: s.failures + 1,
+    downSince: s.downSince ?? now,
+    blocked: false,
+    ours: true,
+  };
 }
 
 function watching(s: LadderState, e: LadderEvent, o: LadderOptions): LadderTransition {
   if (e.type === 'request') return start(s, 'request', e.now, o, e.step);
   if (!s.present || s.up || s.blocked) return { state: s, effects: [] };
   if (e.type === 'wedged') return start(s, 'wedged', e.now, o);
-  if (e.type === 'failed' && s.failures >= o.afterAttempts) return start(s, 'attempts', e.now, o);
+  // A busy open that observe() counted as ours is a failed open too (s.blocked stays false for it).
+  const failedOpen = e.type === 'failed' || e.type === 'blocked';
+  if (failedOpen && s.failures >= o.afterAttempts) return start(s, 'attempts', e.now, o);
   if (e.type === 'tick' && s.downSince !== undefined && e.now - s.downSince >= o.afterMs)
     return start(s, 'down-time', e.now, o);
   return { state: s, effects: [] };

@@ -43,6 +43,12 @@ export interface HealRunnerOptions {
   /** The device the target's session is on now (the session manager's state). */
   deviceOf(target: string): UsbDevice | undefined;
   emit(event: HealStepEvent): void;
+  /**
+   * Asks the target's session to open again now (after a step acted). Without it the next open is the
+   * session's backoff away: the ladder waited for nothing, and a backoff past the step wait counted a step
+   * that worked as down.
+   */
+  retry?(target: string): void;
 }
 
 interface Entry {
@@ -160,7 +166,10 @@ export class HealRunner implements HealService {
     const controller = new AbortController();
     this.o.log.info({ target: key, step: name, device }, `heal ${key}: ${name}`);
     const done = step.run({ spec: entry.spec, device, others }, controller.signal).then(
-      () => finish(),
+      () => {
+        if (!this.stopped) this.o.retry?.(key);
+        finish();
+      },
       (err: unknown) => finish(toErrorInfo(err)),
     );
     entry.running = { controller, done };

@@ -86,13 +86,27 @@ export async function readInstance(
   name: string,
   options: ReadOptions = {},
 ): Promise<{ bus: number; address: number } | undefined> {
+  const r = await readInstanceResult(devicesDir, name, options);
+  return r === 'busy' ? undefined : r;
+}
+
+/**
+ * readInstance, telling `busy` (a read past its bound or refused: the kernel holds the thread pool, the
+ * entry is still there) from gone or incomplete (undefined).
+ */
+export async function readInstanceResult(
+  devicesDir: string,
+  name: string,
+  options: ReadOptions = {},
+): Promise<{ bus: number; address: number } | 'busy' | undefined> {
   const dir = join(devicesDir, name);
   const [busnum, devnum] = await Promise.all([
-    readAttr(dir, 'busnum', options),
-    readAttr(dir, 'devnum', options),
+    readAttrResult(dir, 'busnum', options),
+    readAttrResult(dir, 'devnum', options),
   ]);
-  const bus = parseDecimal(busnum);
-  const address = parseDecimal(devnum);
+  if (busnum.kind === 'busy' || devnum.kind === 'busy') return 'busy';
+  const bus = parseDecimal(busnum.kind === 'value' ? busnum.text : undefined);
+  const address = parseDecimal(devnum.kind === 'value' ? devnum.text : undefined);
   return bus === undefined || address === undefined ? undefined : { bus, address };
 }
 

@@ -45,7 +45,7 @@ async function until<T>(what: string, fn: () => T | undefined | false, ms = 20_0
   }
 }
 
-async function start(extra: string[]): Promise<RunningAgent> {
+async function start(extra: string[], backoff = { initial: '50', max: '200' }): Promise<RunningAgent> {
   await tree.plug({ vid: '05e3', pid: '0608', portPath: '1-1' });
   await tree.plug({ vid: '10c4', pid: 'ea60', portPath: '1-1.4' });
   addHealControls(tree, '1-1.4');
@@ -71,9 +71,9 @@ async function start(extra: string[]): Promise<RunningAgent> {
       '--driver-option',
       `authorized=${authorized}`,
       '--backoff-initial',
-      '50',
+      backoff.initial,
       '--backoff-max',
-      '200',
+      backoff.max,
       '--target',
       '10c4:ea60',
       ...extra,
@@ -193,6 +193,20 @@ describe('the heal feature in the agent', () => {
     expect(validateControl('response', answer)).toEqual({ ok: true });
     expect(readFileSync(join(tree.sysfsDevicesDir, '1-1.4', 'authorized'), 'utf8')).toBe('1');
     await until('session up', () => agent.sessions.get('10c4:ea60')?.state === 'up');
+  }, 30_000);
+
+  // Seen in the lab (npm run test:lab -- --only heal): a reset healed the device at once, but the session's
+  // next open was its backoff away (it had failed during the reset), so the ladder waited for nothing, and a
+  // backoff longer than --heal-step-wait would have counted the working step as down and climbed on.
+  it('after a step the session in backoff tries again at once: the step that healed is the one recorded', async () => {
+    const agent = await start(
+      ['--heal', 'reauthorize,rebind', '--heal-after-attempts', '1', '--heal-step-wait', '3000'],
+      { initial: '20000', max: '20000' },
+    );
+    const { events } = await listen(agent.brokerUrl);
+    const step = await until('heal.step', () => events.find((e) => e.type === 'heal.step'));
+    expect(step).toMatchObject({ step: 'reauthorize', outcome: 'up', trigger: 'attempts' });
+    expect(agent.sessions.get('10c4:ea60')?.state).toBe('up');
   }, 30_000);
 
   it('control: with --heal off the session stays down and sysfs is not written', async () => {

@@ -291,4 +291,42 @@ describe('the ladder', () => {
     );
     expect(runs(real.effects)).toEqual(['reset']);
   });
+  // Seen in the lab (npm run test:lab -- --only heal): on a device that NAKs every bulk transfer, the first
+  // open times out, and every open after it fails EBUSY on claiming interface 0, because the agent's own
+  // earlier handle is still closing (the cancelled transfer is reaped late). That busy is ours, not another
+  // program's: it must count as a failed open, or a device wedged from the plug is never healed.
+  it('counts a busy open after its own failed open on the same device as failed, and climbs', () => {
+    const out = feed([
+      { type: 'present', now: 0 },
+      { type: 'failed', now: 1 },
+      { type: 'blocked', now: 2 },
+      { type: 'blocked', now: 3 },
+    ]);
+    expect(out.state.phase).toMatchObject({ name: 'acting', trigger: 'attempts' });
+    expect(runs(out.effects)).toEqual(['reset']);
+    // After the device was up with the agent (then wedged), a busy open is the agent's own handle too.
+    const wedged = feed([
+      { type: 'present', now: 0 },
+      { type: 'up', now: 1 },
+      { type: 'down', now: 2 },
+      { type: 'blocked', now: 3 },
+      { type: 'blocked', now: 4 },
+      { type: 'blocked', now: 5 },
+    ]);
+    expect(runs(wedged.effects)).toEqual(['reset']);
+    // A replug forgets it: a busy first open on the new device is another program's again.
+    const replugged = feed(
+      [
+        { type: 'gone', now: 10 },
+        { type: 'present', now: 11 },
+        { type: 'blocked', now: 12 },
+        { type: 'blocked', now: 13 },
+        { type: 'blocked', now: 14 },
+        { type: 'tick', now: 100_000 },
+      ],
+      ALL,
+      { ...wedged.state, phase: { name: 'watching' }, runs: [] },
+    );
+    expect(runs(replugged.effects)).toEqual([]);
+  });
 });

@@ -33,6 +33,7 @@ export const MODULES = [
   'configfs',
   'libcomposite',
   'usb_f_ss_lb', // the Loopback/SourceSink function
+  'usb_f_fs', // FunctionFS: the heal scenario's wedging device (guest/ffs-wedge.mjs)
   'dummy_hcd', // the gadget's virtual UDC + host controller
   'veth', // a veth pair between the guest's root and the container netns, if a scenario wants TCP
 ];

@@ -54,6 +54,10 @@ export const heal = (): Feature => ({
       log: ctx.log,
       deviceOf: (key) => ctx.sessions.get(key)?.device,
       emit: (event) => ctx.bus.emit('heal.step', event),
+      // Only a session waiting out its backoff: one that is opening is already trying the healed device.
+      retry: (key) => {
+        if (ctx.sessions.get(key)?.state === 'backoff') ctx.sessions.restart(key);
+      },
     });
     ctx.services.heal = runner;
     ctx.on('session.state', (e) => runner.sessionState(e));

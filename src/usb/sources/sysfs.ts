@@ -13,7 +13,7 @@ import {
   hasUsbBus,
   isDeviceEntry,
   noBusReason,
-  readInstance,
+  readInstanceResult,
   readSysfsDevice,
   sysfsDevicesDir,
 } from '../sysfs-read.js';
@@ -162,7 +162,12 @@ export class SysfsSource implements DeviceSource {
           fresh.push(name);
           return;
         }
-        const inst = await readInstance(dir, name, this.read);
+        const inst = await readInstanceResult(dir, name, this.read);
+        // Busy is not gone: the entry is still listed, and a real unplug removes it from the listing.
+        if (inst === 'busy') {
+          seen.add(name);
+          return;
+        }
         if (!inst) return; // vanished mid-scan: removed below
         if (inst.bus === prev.device.bus && inst.address === prev.device.address) seen.add(name);
         else fresh.push(name); // replugged between scans: the old instance is removed, the new one added

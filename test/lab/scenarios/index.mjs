@@ -10,6 +10,7 @@ import { controlScenario } from './control.mjs';
 import { detectScenario } from './detect.mjs';
 import { equalScenario } from './equal.mjs';
 import { gadgetScenario } from './gadget.mjs';
+import { healScenario } from './heal.mjs';
 import { recipesScenario } from './recipes.mjs';
 import { relayScenarios } from './relay.mjs';
 
@@ -27,5 +28,6 @@ export function scenarios() {
     equalScenario(), // issue 17: the agent vs the libusb control and the raw devfs watcher, same plugs and load
     ...relayScenarios(), // issue 7: replug relay on the real kernel
     recipesScenario(), // issue 16: each docker run recipe, doctor's prediction vs the measurement
+    healScenario(), // issues 15 + 18: a FunctionFS device that wedges, healed by the ladder and over MQTT
   ];
 }

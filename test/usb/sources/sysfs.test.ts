@@ -188,3 +188,52 @@ describe('SysfsSource.stop() with a scan the kernel holds (issue 12)', () => {
     }
   });
 });
+
+// Seen on the lab's real kernel (npm run test:lab -- --only heal): while a wedged device's usbfs calls held
+// the kernel, the bounded reads of a rescan timed out or were refused, the source took the known device for
+// gone (a removal and an add at the same address a second later, no disconnect in the kernel log), and the
+// session and the heal ladder saw an unplug that never happened.
+describe('SysfsSource with a known device whose busnum read is busy', () => {
+  it('keeps the device (a busy read is not a removal), and still reports a real unplug', async () => {
+    const { open, stat } = await import('node:fs/promises');
+    const { UsbFs } = await import('../../../src/usb/bounded-io.js');
+    const tree = await FakeUsbTree.create();
+    let release = () => {};
+    try {
+      const d = await tree.plug({ vid: 0x1209, pid: 1, serial: 'KEPT', portPath: '1-4' });
+      let hold = false;
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      const fs = new UsbFs({
+        timeoutMs: 100,
+        ops: {
+          stat,
+          open: async (path, flags) => {
+            if (hold && path.endsWith('1-4/busnum')) await gate;
+            return open(path, flags);
+          },
+        },
+      });
+      const source = new SysfsSource({ sysfsRoot: tree.sysfsRoot, clock: new FakeClock(), fs });
+      const rec = new Recorder();
+      await source.start(rec);
+      expect(rec.events.map((e) => e.type)).toEqual(['added']);
+      hold = true;
+      await source.rescan();
+      expect(rec.events.map((e) => e.type)).toEqual(['added']);
+      hold = false;
+      release();
+      await rec.waitFor(() => fs.stats().stuck === 0, 3000, 'the held read to return');
+      await source.rescan();
+      expect(rec.events.map((e) => e.type)).toEqual(['added']);
+      await tree.unplug(d);
+      await source.rescan();
+      expect(rec.events.map((e) => e.type)).toEqual(['added', 'removed']);
+      await source.stop();
+    } finally {
+      release();
+      await tree.cleanup();
+    }
+  });
+});
