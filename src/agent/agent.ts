@@ -10,48 +10,15 @@ import { type RuntimeReport, runtimeReport } from '../doctor/index.js';
 import type { Logger } from '../log.js';
 import { disablePacketNumberCache } from '../mqtt/packet-cache.js';
 import { createPublisher, type Publisher } from '../mqtt/publisher.js';
-import { createSessionManager, type SessionManager } from '../session/manager.js';
+import type { SessionManager } from '../session/manager.js';
 import { targetKey } from '../usb/ids.js';
-import { UsbWatcher } from '../usb/watcher.js';
+import type { UsbWatcher } from '../usb/watcher.js';
 import type { Clock } from '../util/clock.js';
-import { AnnouncedStore } from './announced.js';
 import { nextBootCounter } from './boot-counter.js';
-import { Bus } from './bus.js';
-import { loadSessionDriver } from './driver.js';
-import { actions } from './features/actions.js';
-import { commands } from './features/commands.js';
-import { devicesTopic } from './features/devices.js';
-import { events } from './features/events.js';
-import { heal } from './features/heal.js';
-import { healthTopic } from './features/health.js';
-import { healthFile } from './features/health-file.js';
-import { homeassistant } from './features/homeassistant.js';
-import { infoTopic } from './features/info.js';
-import { logLines } from './features/log.js';
-import { metrics } from './features/metrics.js';
-import { relay } from './features/relay.js';
-import { targetStates } from './features/targets.js';
-import { type AgentParts, type Feature, startFeatures } from './features.js';
-import { createSources } from './sources.js';
+import type { Bus } from './bus.js';
+import type { AgentParts } from './features.js';
 import { resolveStateDir } from './state-dir.js';
 import { Stopper } from './stopper.js';
-
-/** What the agent does, in the order it starts (stopped in reverse). One line adds a feature. */
-export const FEATURES: readonly (() => Feature)[] = [
-  logLines,
-  events,
-  infoTopic,
-  devicesTopic,
-  heal,
-  actions,
-  targetStates,
-  healthTopic,
-  healthFile(),
-  homeassistant,
-  relay,
-  commands,
-  metrics,
-];
 
 export interface AgentDeps {
   clock: Clock;
@@ -111,7 +78,11 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     const publisher = await openMqtt(config, deps, { broker, brokerUrl, session, stateDir, runtime });
     stopper.add('mqtt', () => publisher.stop(1500), 2000);
 
-    const bus = new Bus(log);
+    // Start-up (issue 17): what `online` needs is loaded above; the USB side and the features (most of the
+    // agent's modules) load now, while the client connects and publishes `online`, not before it.
+    const later = await import('./after-online.js');
+    const { AnnouncedStore, FEATURES, openUsb, startFeatures } = later;
+    const bus = new later.Bus(log);
     const { watcher, sessions } = await openUsb(config, deps, bus);
     stopper.add('bus', bus.follow(watcher));
 
@@ -188,25 +159,4 @@ async function openMqtt(
   });
   await publisher.start();
   return publisher;
-}
-
-/** The watcher over every source that works here, and one session per target fed from the bus. */
-async function openUsb(config: AgentConfig, deps: AgentDeps, bus: Bus) {
-  const { clock, log } = deps;
-  const watcher = new UsbWatcher({
-    sources: createSources(config, clock, log),
-    clock,
-    settleMs: config.settleMs,
-    onListenerError: (err) => log.error({ err }, 'a device listener failed'),
-    onValueCut: (note) => log.warn({ values: note }, note.message),
-  });
-  const sessions = createSessionManager({
-    targets: config.targets,
-    driver: await loadSessionDriver(config, { log, cwd: deps.cwd, clock, signal: deps.signal }),
-    clock,
-    log: log.child({ module: 'session' }),
-    emit: bus.sessionSink(),
-    backoff: config.backoff,
-  });
-  return { watcher, sessions };
 }
