@@ -22,9 +22,10 @@ const cli = arg('cli', path.join(ROOT, 'dist/src/bin/replug.js'));
 const baseCli = arg('base-cli', undefined);
 const CYCLES = arg('cycles', 10_000);
 const IDLE_S = arg('idle-s', 10);
-// V8's memory reducer collects the start-up's garbage in one full GC about 8 s after allocation calms
-// down (--gc-memory-reducer-start-delay-ms): a one-off of 50-70 ms CPU that belongs to start-up, not to
-// idle. The idle window starts after it.
+// V8's memory reducer collects the start-up's garbage with a full GC once allocation has been low for
+// 8 s or more (--gc-memory-reducer-start-delay-ms): a one-off of 50-90 ms CPU that belongs to start-up.
+// The idle window starts after that delay; it may still catch it (the CPU figure then says 70-90 ms), and
+// --idle-s 60 shows what it is worth over a minute.
 const SETTLE_S = arg('settle-s', 10);
 
 const builds = baseCli
