@@ -11,49 +11,17 @@ import { type RuntimeReport, runtimeReport } from '../doctor/index.js';
 import type { Logger } from '../log.js';
 import { disablePacketNumberCache } from '../mqtt/packet-cache.js';
 import { createPublisher, type Publisher } from '../mqtt/publisher.js';
-import { createSessionManager, type SessionManager } from '../session/manager.js';
+import type { SessionDriver } from '../session/drivers/types.js';
+import type { SessionManager } from '../session/manager.js';
 import { targetKey } from '../usb/ids.js';
 import { setStampSink } from '../usb/stamps.js';
-import { UsbWatcher } from '../usb/watcher.js';
+import type { UsbWatcher } from '../usb/watcher.js';
 import type { Clock } from '../util/clock.js';
-import { AnnouncedStore } from './announced.js';
 import { nextBootCounter } from './boot-counter.js';
-import { Bus } from './bus.js';
-import { loadSessionDriver } from './driver.js';
-import { actions } from './features/actions.js';
-import { commands } from './features/commands.js';
-import { devicesTopic } from './features/devices.js';
-import { events } from './features/events.js';
-import { heal } from './features/heal.js';
-import { healthTopic } from './features/health.js';
-import { healthFile } from './features/health-file.js';
-import { homeassistant } from './features/homeassistant.js';
-import { infoTopic } from './features/info.js';
-import { logLines } from './features/log.js';
-import { metrics } from './features/metrics.js';
-import { relay } from './features/relay.js';
-import { targetStates } from './features/targets.js';
-import { type AgentParts, type Feature, startFeatures } from './features.js';
-import { createSources } from './sources.js';
+import type { Bus } from './bus.js';
+import type { AgentParts } from './features.js';
 import { resolveStateDir } from './state-dir.js';
 import { Stopper } from './stopper.js';
-
-/** What the agent does, in the order it starts (stopped in reverse). One line adds a feature. */
-export const FEATURES: readonly (() => Feature)[] = [
-  logLines,
-  events,
-  infoTopic,
-  devicesTopic,
-  heal,
-  actions,
-  targetStates,
-  healthTopic,
-  healthFile(),
-  homeassistant,
-  relay,
-  commands,
-  metrics,
-];
 
 export interface AgentDeps {
   clock: Clock;
@@ -111,11 +79,18 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     const runtime = await reading;
     log.info({ runtime: runtime.info }, `runtime: ${runtime.summary}`);
 
+    // A --driver module that cannot load fails the start before `online` is published: a broker must not
+    // see the agent online, then offline. The default driver loads later, with the USB side.
+    const userDriver = config.driver ? await loadUserDriver(config, deps) : undefined;
     const publisher = await openMqtt(config, deps, { broker, brokerUrl, session, stateDir, runtime });
     stopper.add('mqtt', () => publisher.stop(1500), 2000);
 
-    const bus = new Bus(log);
-    const { watcher, sessions } = await openUsb(config, deps, bus);
+    // Start-up (issue 17): what `online` needs is loaded above; the USB side and the features (most of the
+    // agent's modules) load now, while the client connects and publishes `online`, not before it.
+    const later = await import('./after-online.js');
+    const { AnnouncedStore, FEATURES, openUsb, startFeatures } = later;
+    const bus = new later.Bus(log);
+    const { watcher, sessions } = await openUsb(config, deps, bus, userDriver);
     stopper.add('bus', bus.follow(watcher));
 
     const parts: AgentParts = {
@@ -176,6 +151,11 @@ function traceStamps(env: AgentDeps['env'], log: Logger, stopper: Stopper): void
   stopper.add('stamps', () => void setStampSink(undefined));
 }
 
+async function loadUserDriver(config: AgentConfig, deps: AgentDeps): Promise<SessionDriver> {
+  const { loadSessionDriver } = await import('./driver.js');
+  return loadSessionDriver(config, { log: deps.log, cwd: deps.cwd, clock: deps.clock, signal: deps.signal });
+}
+
 /** The MQTT face: the client, the retained cache and the durable event queue (opened now). */
 async function openMqtt(
   config: AgentConfig,
@@ -209,25 +189,4 @@ async function openMqtt(
   });
   await publisher.start();
   return publisher;
-}
-
-/** The watcher over every source that works here, and one session per target fed from the bus. */
-async function openUsb(config: AgentConfig, deps: AgentDeps, bus: Bus) {
-  const { clock, log } = deps;
-  const watcher = new UsbWatcher({
-    sources: createSources(config, clock, log),
-    clock,
-    settleMs: config.settleMs,
-    onListenerError: (err) => log.error({ err }, 'a device listener failed'),
-    onValueCut: (note) => log.warn({ values: note }, note.message),
-  });
-  const sessions = createSessionManager({
-    targets: config.targets,
-    driver: await loadSessionDriver(config, { log, cwd: deps.cwd, clock, signal: deps.signal }),
-    clock,
-    log: log.child({ module: 'session' }),
-    emit: bus.sessionSink(),
-    backoff: config.backoff,
-  });
-  return { watcher, sessions };
 }

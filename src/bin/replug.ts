@@ -8,9 +8,15 @@
  * Docker restarts it (issue 12; it used to "carry on"). If the stop does not finish within the agent's stop
  * bound, the process exits anyway. An unhandled rejection is logged and the command carries on.
  */
+import { setFlagsFromString } from 'node:v8';
 import { main } from '../cli/main.js';
 import { STOP_BOUND_MS } from '../config/agent-options.js';
 import { faults } from '../util/faults.js';
+import { v8FlagsFor } from './v8-flags.js';
+
+// Before any command module loads (the young generation grows during start-up already): see v8-flags.ts.
+const flags = v8FlagsFor(process.argv.slice(2), process.execArgv, process.env);
+if (flags) setFlagsFromString(flags);
 
 const controller = new AbortController();
 let signals = 0;

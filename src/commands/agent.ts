@@ -13,15 +13,17 @@ import { version } from '../cli/version.js';
 import { agentOptions, loadAgentConfig, STOP_BOUND_MS } from '../config/agent.js';
 import { createLogger, flushRepeats } from '../log.js';
 import { systemClock } from '../util/clock.js';
-import { promptForTarget } from './seed-prompt.js';
 
-export const agentHelp = renderHelp({
-  usage: ['replug agent [options]'],
-  description: `Watch USB devices, keep a restartable session to each target device across unplug/replug, and publish
+// Rendered when asked for (start-up, issue 17: the agent's path to `online` does not build its help text).
+let helpText: string | undefined;
+export const agentHelp = (): string =>
+  (helpText ??= renderHelp({
+    usage: ['replug agent [options]'],
+    description: `Watch USB devices, keep a restartable session to each target device across unplug/replug, and publish
 device events, session states and reconnect outcomes to MQTT. With no --mqtt, an embedded broker is started.
 Flags win over variables, variables over defaults.`,
-  options: agentOptions,
-  footer: `On SIGINT/SIGTERM the agent publishes "offline", closes its sessions and exits 0 within ${STOP_BOUND_MS / 1000} s,
+    options: agentOptions,
+    footer: `On SIGINT/SIGTERM the agent publishes "offline", closes its sessions and exits 0 within ${STOP_BOUND_MS / 1000} s,
 whatever is in flight (a part that hangs is abandoned with one log line). A second signal exits at once.
 Exit codes: 0 stopped cleanly; 1 a runtime failure (an uncaught exception included: systemd or Docker
 restart it); 2 bad flags, variables or missing files.
@@ -31,12 +33,14 @@ Examples
   replug agent -t 1209:0001 --mqtt mqtt://central.local
   replug agent -t 1209:0001 --driver ./my-driver.mjs --driver-option baud=115200
   mosquitto_sub -h 127.0.0.1 -t 'replug/#' -v    # what the agent publishes`,
-});
+  }));
 
 export const agentCommand: Command = {
   name: 'agent',
   summary: 'watch USB, keep sessions to target devices, publish to MQTT (embedded broker by default)',
-  help: agentHelp,
+  get help() {
+    return agentHelp();
+  },
   tables: [{ name: 'agent', options: agentOptions }],
   async run(ctx) {
     const config = loadAgentConfig(ctx.argv, ctx.env, {
@@ -45,10 +49,11 @@ export const agentCommand: Command = {
       fileState: realFileState,
     });
     if (config.help) {
-      ctx.stdout.write(agentHelp);
+      ctx.stdout.write(agentHelp());
       return ExitCode.OK;
     }
     if (config.targetsMissing && ctx.stdin.isTTY) {
+      const { promptForTarget } = await import('./seed-prompt.js');
       const answered = await promptForTarget(ctx);
       if (answered === null) return ExitCode.OK;
       if (answered) config.targets.push(answered);

@@ -8,7 +8,7 @@
  * ('error')` throws, and it threw inside MQTT.js's CONNACK handler (refused credentials) and on the
  * negative-PUBACK path, where it skipped the pump's done() (issue 12).
  */
-import mqtt, { type IClientPublishOptions, type MqttClient } from 'mqtt';
+import type { IClientPublishOptions, MqttClient } from 'mqtt';
 import { ReplugError } from '../errors.js';
 import { type Logger, silentLogger } from '../log.js';
 import { type Clock, systemClock } from '../util/clock.js';
@@ -27,6 +27,7 @@ import {
   initialConnection,
   tlsProblem,
 } from './connection.js';
+import { connectMqtt } from './lean-connect.js';
 import { connackReason, errorCodeFor, hex, type Reason } from './reason-codes.js';
 import { parseBrokerUrl } from './url.js';
 
@@ -215,7 +216,7 @@ export class AgentClient {
 
   private connect(): void {
     const gen = ++this.generation;
-    const c = mqtt.connect(this.href, buildClientOptions(this.options, this.version, this.clock.now()));
+    const c = connectMqtt(this.href, buildClientOptions(this.options, this.version, this.clock.now()));
     this.client = c;
     c.on('connect', () => {
       if (gen === this.generation) this.onConnect(c);

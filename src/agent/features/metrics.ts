@@ -6,16 +6,25 @@
  * Off by default; prom-client is loaded only when enabled (issue 17).
  */
 import { AGENT_EVENT_NAMES } from '../../events.js';
-import { emptyFleet, reduce } from '../../fleet/aggregate.js';
-import { feedJournal, ViewJournal } from '../../fleet/view/journal.js';
-import { startMetricsServer } from '../../metrics/server.js';
 import { buildEvent, buildHealth, eventDraft } from '../../mqtt/payloads.js';
 import type { Feature, FeatureContext } from '../features.js';
 import { healthInput } from '../health.js';
 
 const BROKER = 'local';
 
-function feeder(ctx: FeatureContext) {
+/** The fleet store and the exporter, loaded when the feature starts (off by default: an idle agent without
+ * --metrics does not hold them, issue 17). */
+async function loadParts() {
+  const [aggregate, journal, server] = await Promise.all([
+    import('../../fleet/aggregate.js'),
+    import('../../fleet/view/journal.js'),
+    import('../../metrics/server.js'),
+  ]);
+  return { ...aggregate, ...journal, ...server };
+}
+
+function feeder(ctx: FeatureContext, parts: Awaited<ReturnType<typeof loadParts>>) {
+  const { emptyFleet, feedJournal, reduce, ViewJournal } = parts;
   const state = emptyFleet();
   const journal = new ViewJournal();
   const feed = (topic: string, payload: unknown, retained: boolean) => {
@@ -61,7 +70,8 @@ export const metrics = (): Feature => ({
   async start(ctx) {
     const at = ctx.config.metrics;
     if (!at) return;
-    const f = feeder(ctx);
+    const parts = await loadParts();
+    const f = feeder(ctx, parts);
     let seq = 0;
     // Events are labelled with the runtime from the agent's info: read the retained state before the first.
     f.refresh();
@@ -74,7 +84,7 @@ export const metrics = (): Feature => ({
           false,
         ),
       );
-    const server = await startMetricsServer(at, {
+    const server = await parts.startMetricsServer(at, {
       state: () => {
         f.refresh();
         return f.state;
