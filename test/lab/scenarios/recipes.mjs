@@ -12,6 +12,8 @@ export const RECIPE_RUNTIMES = {
   'cgroup-rule': 'container:r-rule@cgroup-rule',
   'device-node': 'container:r-node@device-node',
   'hostnet-udev': 'container:r-host@hostnet-udev',
+  // The recommended recipe under a user namespace (dockerd --userns-remap): kernel uevents stop arriving.
+  userns: 'container:r-userns@userns',
 };
 const FAIL_WAIT_MS = 4000;
 const CONTROL = ['node', '/lab/control/control.mjs'];
