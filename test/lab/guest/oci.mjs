@@ -4,7 +4,16 @@
 // lab process in it is a `runc exec`, so they share its namespaces, cgroup, capabilities, seccomp and user
 // exactly as processes in one Docker container do.
 import { spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 
 const BUNDLES = '/var/lab/oci';

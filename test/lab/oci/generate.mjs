@@ -33,7 +33,7 @@ function sleepRootfs(dir) {
   return dir;
 }
 
-function captureRuntime(tmp, outDir) {
+function captureRuntime(outDir) {
   const script = `${outDir}-runtime`;
   writeFileSync(
     script,
@@ -133,7 +133,7 @@ async function captureWith(tmp, name, daemonArgs, recipes, log) {
   mkdirSync(captured);
   const d = await startDockerd({
     name,
-    runtimes: { capture: captureRuntime(tmp, captured) },
+    runtimes: { capture: captureRuntime(captured) },
     args: daemonArgs ? daemonArgs.split(' ') : [],
     logFile: join(tmp, `dockerd-${name}.log`),
   });
