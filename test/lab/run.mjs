@@ -20,8 +20,12 @@ const { values: opts } = parseArgs({
     smp: { type: 'string', default: process.env.REPLUG_LAB_SMP ?? '1' },
     'detect-timeout': { type: 'string', default: '10000' },
     'no-build': { type: 'boolean', default: false },
-    /** Whole-run watchdog: a hung guest must fail the run, never hang CI. */
-    timeout: { type: 'string', default: process.env.REPLUG_LAB_TIMEOUT ?? '1500' },
+    /**
+     * Whole-run watchdog: a hung guest must fail the run, never hang CI. A full run of every scenario took
+     * about 1,700 s on 2 shared cores (the runc containers' node processes on one TCG vCPU): 3600 leaves room
+     * for a loaded host and for scenarios added later.
+     */
+    timeout: { type: 'string', default: process.env.REPLUG_LAB_TIMEOUT ?? '3600' },
   },
 });
 const cycles = Number(opts.cycles);
