@@ -162,11 +162,11 @@ async function main() {
   const file = join(RESULTS_DIR, `lab-${report.at.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-  // Every guest event of the run, for when a number looks wrong.
-  writeFileSync(
-    join(RESULTS_DIR, 'latest-events.ndjson'),
-    ctx ? ctx.log.events.map((e) => JSON.stringify(e)).join('\n') : '',
-  );
+  // Every guest event of the run, for when a number looks wrong; the timestamped copy survives the next run
+  // (a failed full run is diagnosed from it after a shorter run has replaced latest-events).
+  const events = ctx ? ctx.log.events.map((e) => JSON.stringify(e)).join('\n') : '';
+  writeFileSync(join(RESULTS_DIR, 'latest-events.ndjson'), events);
+  writeFileSync(file.replace(/\.json$/, '-events.ndjson'), events);
   const passed = results.filter((r) => r.ok).length;
   log(
     `wall ${(timings.wallMs / 1000).toFixed(1)} s (build ${(buildMs / 1000).toFixed(1)} s, boot ${(vm.bootMs / 1000).toFixed(1)} s); results in test/lab/results/`,
