@@ -54,6 +54,11 @@ describeWithTools(
       expect(net('hostnet-udev').path).toBe('{{HOST_NETNS}}');
       expect(net('relay-sidecar').path).toBe('{{NETNS:app}}');
       expect(s['relay-sidecar'].process.capabilities.bounding).toContain('CAP_NET_ADMIN');
+      // --userns-remap=default: a user namespace mapping container root to the dockremap subordinate range.
+      expect(s.userns.linux.namespaces).toContainEqual({ type: 'user' });
+      expect(s.userns.linux.uidMappings).toEqual([expect.objectContaining({ containerID: 0, size: 65536 })]);
+      expect(s.userns.linux.uidMappings[0].hostID).toBeGreaterThan(0);
+      expect(s['cgroup-rule'].linux.uidMappings).toBeUndefined();
       expect(JSON.stringify(specs)).not.toMatch(/\/var\/lib\/replug|\/tmp\/|replug-oci/);
     });
   },

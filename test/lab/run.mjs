@@ -20,8 +20,12 @@ const { values: opts } = parseArgs({
     smp: { type: 'string', default: process.env.REPLUG_LAB_SMP ?? '1' },
     'detect-timeout': { type: 'string', default: '10000' },
     'no-build': { type: 'boolean', default: false },
-    /** Whole-run watchdog: a hung guest must fail the run, never hang CI. */
-    timeout: { type: 'string', default: process.env.REPLUG_LAB_TIMEOUT ?? '1500' },
+    /**
+     * Whole-run watchdog: a hung guest must fail the run, never hang CI. A full run of every scenario took
+     * about 1,700 s on 2 shared cores (the runc containers' node processes on one TCG vCPU): 3600 leaves room
+     * for a loaded host and for scenarios added later.
+     */
+    timeout: { type: 'string', default: process.env.REPLUG_LAB_TIMEOUT ?? '3600' },
   },
 });
 const cycles = Number(opts.cycles);
@@ -158,11 +162,11 @@ async function main() {
   const file = join(RESULTS_DIR, `lab-${report.at.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
   writeFileSync(join(RESULTS_DIR, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
-  // Every guest event of the run, for when a number looks wrong.
-  writeFileSync(
-    join(RESULTS_DIR, 'latest-events.ndjson'),
-    ctx ? ctx.log.events.map((e) => JSON.stringify(e)).join('\n') : '',
-  );
+  // Every guest event of the run, for when a number looks wrong; the timestamped copy survives the next run
+  // (a failed full run is diagnosed from it after a shorter run has replaced latest-events).
+  const events = ctx ? ctx.log.events.map((e) => JSON.stringify(e)).join('\n') : '';
+  writeFileSync(join(RESULTS_DIR, 'latest-events.ndjson'), events);
+  writeFileSync(file.replace(/\.json$/, '-events.ndjson'), events);
   const passed = results.filter((r) => r.ok).length;
   log(
     `wall ${(timings.wallMs / 1000).toFixed(1)} s (build ${(buildMs / 1000).toFixed(1)} s, boot ${(vm.bootMs / 1000).toFixed(1)} s); results in test/lab/results/`,

@@ -4,8 +4,17 @@
 // lab process in it is a `runc exec`, so they share its namespaces, cgroup, capabilities, seccomp and user
 // exactly as processes in one Docker container do.
 import { spawnSync } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { dirname, join } from 'node:path';
 
 const BUNDLES = '/var/lab/oci';
 /** Named volumes (`-v NAME:/path`): one directory per name, shared by every container that mounts it. */
@@ -123,8 +132,20 @@ export function startContainer({ name, recipe, device, peers, net }) {
   mkdirSync('/run/udev', { recursive: true }); // docker -v creates a missing bind source too
   const spec = JSON.parse(readFileSync(`/lab/oci/${recipe}.json`, 'utf8'));
   const filled = fillSpec(spec, { name, dir, device, peers, cmd: ['sleep', '2147483647'] });
-  for (const m of filled.mounts)
-    if (m.type === 'bind' && m.source.startsWith(`${VOLUMES}/`)) mkdirSync(m.source, { recursive: true });
+  for (const m of filled.mounts) {
+    if (m.type !== 'bind') continue;
+    if (m.source.startsWith(`${VOLUMES}/`)) mkdirSync(m.source, { recursive: true });
+    // Bind targets, made by the guest's root now as Docker makes them in the container's layer: runc would
+    // make them as the container's root, which in a user namespace may not write the (shared) guest root.
+    const target = join(dir, 'rootfs', m.destination);
+    if (!existsSync(target)) {
+      if (statSync(m.source).isDirectory()) mkdirSync(target, { recursive: true });
+      else {
+        mkdirSync(dirname(target), { recursive: true });
+        writeFileSync(target, '');
+      }
+    }
+  }
   writeFileSync(join(dir, 'config.json'), JSON.stringify(filled, null, 2));
   // --no-pivot: the guest's root is the initramfs, where pivot_root is impossible; dockerd does the same
   // there (DOCKER_RAMDISK). Everything else is the spec.

@@ -81,8 +81,10 @@ export class LabContext {
     await this.vm.sh('for i in $(seq 50); do [ -e /run/udev/control ] && exit 0; sleep 0.1; done; exit 1');
   }
   async stopUdevd() {
+    // systemd 252's workers rename themselves `(udev-worker)`: waiting for `systemd-udevd` alone can return
+    // while a worker still broadcasts an event it had, which a libusb started next would hear.
     await this.vm.sh(
-      'killall systemd-udevd 2>/dev/null; for i in $(seq 50); do pidof systemd-udevd >/dev/null || exit 0; sleep 0.1; done; exit 1',
+      "killall systemd-udevd '(udev-worker)' 2>/dev/null; for i in $(seq 50); do pidof systemd-udevd '(udev-worker)' >/dev/null || exit 0; sleep 0.1; done; exit 1",
     );
     await this.vm.sh('rm -rf /run/udev');
   }

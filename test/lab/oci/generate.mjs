@@ -33,8 +33,8 @@ function sleepRootfs(dir) {
   return dir;
 }
 
-function captureRuntime(tmp, outDir) {
-  const script = join(tmp, 'capture-runtime');
+function captureRuntime(outDir) {
+  const script = `${outDir}-runtime`;
   writeFileSync(
     script,
     `#!/bin/sh
@@ -103,56 +103,77 @@ function recipeArgs(recipe, tmp, names) {
   );
 }
 
-/** Runs every recipe against a fresh dockerd; resolves { name: normalized spec }. */
+/** Runs every recipe against a fresh dockerd (one per distinct `daemon` option set); resolves { name: spec }. */
 export async function generateSpecs({ log = () => {} } = {}) {
   const tmp = mkdtempSync(join(tmpdir(), 'replug-oci-'));
-  const captured = join(tmp, 'captured');
-  mkdirSync(captured);
   mkdirSync(join(tmp, 'usb'));
   mkdirSync(join(tmp, 'udev'));
   // A stand-in for /dev/bus/usb/001/002: usb_device major 189, minor (bus-1)*128 + (dev-1).
   execFileSync('mknod', [join(tmp, 'usbnode'), 'c', '189', '1']);
+  sleepRootfs(join(tmp, 'rootfs'));
+  const groups = new Map();
+  for (const r of RECIPES) {
+    const key = (r.daemon ?? []).join(' ');
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  const specs = {};
+  try {
+    let n = 0;
+    for (const [key, recipes] of groups)
+      Object.assign(specs, await captureWith(tmp, `oci-capture${n++ ? `-${n}` : ''}`, key, recipes, log));
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  // Recipes' order, whatever the daemons' order.
+  return Object.fromEntries(RECIPES.map((r) => [r.name, specs[r.name]]));
+}
+
+async function captureWith(tmp, name, daemonArgs, recipes, log) {
+  const captured = join(tmp, `captured-${name}`);
+  mkdirSync(captured);
   const d = await startDockerd({
-    name: 'oci-capture',
-    runtimes: { capture: captureRuntime(tmp, captured) },
-    logFile: join(tmp, 'dockerd.log'),
+    name,
+    runtimes: { capture: captureRuntime(captured) },
+    args: daemonArgs ? daemonArgs.split(' ') : [],
+    logFile: join(tmp, `dockerd-${name}.log`),
   });
   const specs = {};
   const names = {};
   try {
-    await importDir(d, sleepRootfs(join(tmp, 'rootfs')), IMAGE);
+    // --userns-remap keeps images, containers and volumes under <data-root>/<uid>.<gid>.
+    const root = (await d.docker(['info', '--format', '{{.DockerRootDir}}'])).stdout.trim();
+    await importDir(d, join(tmp, 'rootfs'), IMAGE);
     const others = [];
-    for (const recipe of RECIPES) {
-      const name = `replug-oci-${recipe.name}`;
-      names[recipe.name] = name;
-      await d.docker(['rm', '-f', name], { check: false });
-      const args = ['run', '-d', '--runtime', 'capture', '--name', name, ...recipeArgs(recipe, tmp, names)];
+    for (const recipe of recipes) {
+      const cname = `replug-oci-${recipe.name}`;
+      names[recipe.name] = cname;
+      await d.docker(['rm', '-f', cname], { check: false });
+      const args = ['run', '-d', '--runtime', 'capture', '--name', cname, ...recipeArgs(recipe, tmp, names)];
       const r = await d.docker([...args, IMAGE, 'sleep', '600'], { check: false });
-      const id = (await d.docker(['inspect', '-f', '{{.Id}}', name])).stdout.trim();
+      const id = (await d.docker(['inspect', '-f', '{{.Id}}', cname])).stdout.trim();
       log(
         `${recipe.name}: docker run ${r.code === 0 ? 'ran' : `failed (${r.stderr.trim().split('\n').pop()})`}`,
       );
       const spec = JSON.parse(readFileSync(join(captured, `${id}.json`), 'utf8'));
-      const containerDir = join(d.dataRoot, 'containers', id);
+      const containerDir = join(root, 'containers', id);
       specs[recipe.name] = normalize(spec, {
         id,
         containerDir,
         tmp,
         execRoot: d.execRoot,
-        dataRoot: d.dataRoot,
+        dataRoot: root,
         others,
       });
       if (recipe.keepRunning) {
-        const pid = (await d.docker(['inspect', '-f', '{{.State.Pid}}', name])).stdout.trim();
+        const pid = (await d.docker(['inspect', '-f', '{{.State.Pid}}', cname])).stdout.trim();
         others.push({ name: recipe.name, id, containerDir, netns: `/proc/${pid}/ns/net` });
       }
     }
-    for (const name of Object.values(names)) await d.docker(['rm', '-f', name], { check: false });
+    for (const cname of Object.values(names)) await d.docker(['rm', '-f', cname], { check: false });
     await d.docker(['volume', 'rm', '-f', 'replug-udev'], { check: false });
     await d.docker(['rmi', IMAGE], { check: false });
   } finally {
     await d.stop();
-    rmSync(tmp, { recursive: true, force: true });
   }
   return specs;
 }

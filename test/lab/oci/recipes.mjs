@@ -1,7 +1,8 @@
 // The `docker run` recipes whose OCI specs the lab's containers are made from (issue 16). `docker` is what a
 // user types after `docker run` (minus the image and command); sources on the host that this machine lacks
 // (there is no /dev/bus/usb on a build machine) are bound from stand-ins and written back as the real paths
-// in the fixtures (see README.md in this directory).
+// in the fixtures (see README.md in this directory). `daemon`: dockerd options the recipe needs (a daemon-wide
+// setting such as --userns-remap), so it runs against a dockerd of its own.
 export const RECIPES = [
   {
     name: 'privileged',
@@ -41,6 +42,14 @@ export const RECIPES = [
       '{{UDEV}}:/run/udev:ro',
       '--device-cgroup-rule=c 189:* rmw',
     ],
+  },
+  {
+    name: 'userns',
+    about:
+      "replug's recommended bind and cgroup rule under a user namespace (rootless-like): a dockerd with --userns-remap=default",
+    docker: ['-v', '{{USB}}:/dev/bus/usb', '--device-cgroup-rule=c 189:* rmw', '--network', 'none'],
+    // A daemon-wide option: this recipe gets a dockerd of its own.
+    daemon: ['--userns-remap=default'],
   },
   {
     name: 'app',

@@ -12,6 +12,8 @@ export const RECIPE_RUNTIMES = {
   'cgroup-rule': 'container:r-rule@cgroup-rule',
   'device-node': 'container:r-node@device-node',
   'hostnet-udev': 'container:r-host@hostnet-udev',
+  // The recommended recipe under a user namespace (dockerd --userns-remap): kernel uevents stop arriving.
+  userns: 'container:r-userns@userns',
 };
 const FAIL_WAIT_MS = 4000;
 const CONTROL = ['node', '/lab/control/control.mjs'];
@@ -152,7 +154,12 @@ export function judge(recipe, runtime, doctor, rows) {
   const opened = rows.filter((r) => r.open === 'open').length;
   // BusUsbKind (src/doctor/types.ts): live and bind follow the devices, nodes is a snapshot.
   const bus = doctor?.info?.busUsb;
-  const saysOpen = bus === 'live' || bus === 'bind' ? 'yes' : bus === 'nodes' ? 'no' : 'unknown';
+  const follows = bus === 'live' || bus === 'bind';
+  // In a user namespace the nodes' owner and group (the host's root, plugdev) are outside the mapping: only
+  // the mode's "other" bits apply, whatever udev rule gives the group. doctor's own open of a node failing
+  // with EACCES there says those bits refuse it.
+  const remapped = doctor?.info?.userns === 'own' && doctor?.facts?.cgroup?.openResult?.outcome === 'EACCES';
+  const saysOpen = follows ? (remapped ? 'no' : 'yes') : bus === 'nodes' ? 'no' : 'unknown';
   const openAgrees = saysOpen === 'yes' ? opened === n : saysOpen === 'no' ? opened === 0 : true;
   if (!openAgrees)
     problems.push(
@@ -160,7 +167,7 @@ export function judge(recipe, runtime, doctor, rows) {
     );
   predictions.push({
     source: 'open',
-    says: `${saysOpen} (busUsb=${bus})`,
+    says: `${saysOpen} (busUsb=${bus}${remapped ? ', userns, EACCES' : ''})`,
     measured: `${opened}/${n}`,
     agrees: openAgrees,
   });
