@@ -32,6 +32,9 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The payload schemas: the build generates the first-error validators from them, and the agent and watch
+# load them at run time (the journal check at start, strangers' payloads): without them validation throws.
+COPY docs/schemas ./docs/schemas
 RUN npm run build
 
 # ---- deps: production dependencies for the TARGET platform. npm picks the `usb` optional binary package
@@ -71,6 +74,7 @@ RUN groupadd --system --gid 10001 replug \
 WORKDIR /opt/replug
 COPY --from=deps /src/node_modules ./node_modules
 COPY --from=build /src/dist ./dist
+COPY docs/schemas ./docs/schemas
 COPY package.json ./
 COPY deploy/docker/healthcheck.mjs ./healthcheck.mjs
 RUN ln -s /opt/replug/dist/src/bin/replug.js /usr/local/bin/replug \

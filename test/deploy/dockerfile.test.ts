@@ -136,7 +136,15 @@ describe('Dockerfile', () => {
   it('keeps the build context small with an allow-list .dockerignore', () => {
     const ignore = repoFile('.dockerignore').split('\n');
     expect(ignore).toContain('*');
-    for (const path of ['!package.json', '!package-lock.json', '!src/', '!broker/'])
+    for (const path of ['!package.json', '!package-lock.json', '!src/', '!broker/', '!docs/schemas/'])
       expect(ignore).toContain(path);
+  });
+
+  it('ships the payload schemas beside dist, where findSchemaDir looks for them', () => {
+    // Without them the agent's journal check and watch's payload checks threw in the container.
+    const copies = finalOf('COPY').map((c) => c.getArgumentsContent());
+    expect(copies).toContain('docs/schemas ./docs/schemas');
+    const buildCopies = all[0]!.body.filter((i) => i.getKeyword() === 'COPY');
+    expect(buildCopies.map((c) => c.getArgumentsContent())).toContain('docs/schemas ./docs/schemas');
   });
 });

@@ -133,6 +133,38 @@ async function doctorInside(d) {
   );
 }
 
+/** The schemas ship with the image: without docs/schemas the agent's journal check and watch threw there. */
+async function schemasInside(d) {
+  const code = [
+    "const m = await import('/opt/replug/dist/src/mqtt/schema.js');",
+    "const all = m.validatePayload('status', { state: 'online' });",
+    "const first = m.validatePayload('event', {}, { firstError: true });",
+    'console.log(JSON.stringify({ dir: m.findSchemaDir(), all: all.ok, first: first.ok }));',
+  ].join(' ');
+  const args = [
+    'run',
+    '--rm',
+    '--network',
+    'none',
+    '--entrypoint',
+    'node',
+    IMAGE,
+    '--input-type=module',
+    '-e',
+    code,
+  ];
+  const r = await d.docker(args, { check: false });
+  let out;
+  try {
+    out = JSON.parse(r.stdout.trim().split('\n').at(-1));
+  } catch {}
+  check(
+    'payload validation works inside the image (docs/schemas shipped)',
+    r.code === 0 && out?.dir === '/opt/replug/docs/schemas' && out.first === false,
+    r.code === 0 ? r.stdout.trim() : r.stderr.trim().split('\n').slice(-2).join(' '),
+  );
+}
+
 async function agentAndHealth(d, tmp) {
   const port = await freePort();
   const conf = join(tmp, 'mosquitto.conf');
@@ -332,6 +364,7 @@ async function main() {
   try {
     if (await buildImage(d, tmp)) {
       await doctorInside(d);
+      await schemasInside(d);
       await agentAndHealth(d, tmp);
       await nodeAccess(d, tmp);
     }
