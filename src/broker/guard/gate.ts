@@ -7,7 +7,10 @@
  * first fixed header itself (type + Remaining Length, MQTT 3.1.1 §2.2 / 5.0 §2.1.4: at most 5 bytes), refuses
  * anything that is not a CONNECT of at most connect-bytes, puts the bytes back (`unshift`) and only then
  * hands the socket to aedes. It also bounds the sockets that have no CONNACK yet: past `connecting`, the
- * oldest is closed, so idle sockets cannot starve a login (a newcomer always gets its turn).
+ * oldest is closed, so idle sockets cannot starve a login (a newcomer always gets its turn). The oldest
+ * *idle* one goes first: a socket whose CONNECT header passed is a login being authenticated (a password
+ * hash can take a while on a loaded Pi), and closing it for a flood of sockets that never sent a byte
+ * refused the one client doing real work (the abuse suite's login probe, 1,000 idle sockets, under load).
  */
 import type { Duplex } from 'node:stream';
 
@@ -65,24 +68,29 @@ export interface Gate {
 }
 
 export function createGate(options: GateOptions): Gate {
-  // Insertion order is age order: the first key is the oldest socket still connecting.
+  // Insertion order is age order: the first key is the oldest socket still connecting. `idle`: those
+  // without a whole CONNECT header yet; the rest of `pending` are being authenticated by aedes.
   const pending = new Set<Duplex>();
+  const idle = new Set<Duplex>();
   const refused = { header: 0, evicted: 0 };
   const refuse = (socket: Duplex, reason: string) => {
     options.onRefuse?.(socket, reason);
     pending.delete(socket);
+    idle.delete(socket);
     socket.destroy();
   };
   const settled = (socket: Duplex) => {
     pending.delete(socket);
+    idle.delete(socket);
   };
   const admit = (socket: Duplex, pass: (socket: Duplex) => void) => {
     if (pending.size >= options.maxConnecting) {
-      const oldest = pending.values().next().value as Duplex;
+      const oldest = (idle.values().next().value ?? pending.values().next().value) as Duplex;
       refused.evicted++;
       refuse(oldest, `more than ${options.maxConnecting} sockets without CONNACK: closed the oldest`);
     }
     pending.add(socket);
+    idle.add(socket);
     const timer = setTimeout(() => refuse(socket, 'no CONNECT in time'), options.connectTimeoutMs);
     timer.unref();
     socket.once('close', () => {
@@ -104,6 +112,7 @@ export function createGate(options: GateOptions): Gate {
         refused.header++;
         return refuse(socket, verdict.reason);
       }
+      idle.delete(socket);
       // Back into the stream's buffer: aedes' own 'readable' listener finds it there.
       socket.unshift(head);
       pass(socket);

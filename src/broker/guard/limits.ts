@@ -9,7 +9,7 @@ export interface BrokerLimits {
   connectBytes: number;
   /** Largest packet after CONNECT (aedes' maximumPacketSize, advertised in the MQTT 5 CONNACK). */
   packetBytes: number;
-  /** Sockets accepted but not yet answered with a CONNACK; past it the oldest such socket is closed. */
+  /** Sockets accepted but not yet answered with a CONNACK; past it the oldest such socket is closed, idle ones (no CONNECT header yet) first. */
   connecting: number;
   /** Time a socket has to send its CONNECT. */
   connectTimeoutMs: number;
@@ -61,7 +61,7 @@ export const LIMITS: Readonly<Record<string, LimitRow>> = {
     unit: 'count',
     default: 512,
     min: 1,
-    sees: 'the oldest socket without CONNACK is closed',
+    sees: 'the oldest socket without CONNACK is closed (idle ones before logins in progress)',
   },
   'connect-timeout-ms': {
     key: 'connectTimeoutMs',

@@ -3,9 +3,10 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { authorizeClientId, authorizePublish, authorizeSubscribe } from '../../../src/broker/acl.js';
-import { readConnectHeader } from '../../../src/broker/guard/gate.js';
+import { createGate, readConnectHeader } from '../../../src/broker/guard/gate.js';
 import { DEFAULT_LIMITS, parseLimit } from '../../../src/broker/guard/limits.js';
 import { createLoginGuard } from '../../../src/broker/guard/logins.js';
 import { createRetainedIndex, retainedOwner } from '../../../src/broker/guard/retained.js';
@@ -210,5 +211,40 @@ describe('replug broker --limit', () => {
     const fromEnv = parseBrokerConfig([], { REPLUG_BROKER_LIMITS: 'retained-topics=50' }, '/');
     expect(fromEnv.config.broker.limits).toEqual({ retainedTopics: 50 });
     expect(() => parseBrokerConfig(['--limit', 'nope=1'], {}, '/')).toThrow(/unknown limit "nope"/);
+  });
+});
+
+describe('the connecting gate', () => {
+  // A PassThrough stands in for a socket: the gate reads, unshifts and destroys it like a net.Socket.
+  const sock = () => new PassThrough();
+  const CONNECT_HEAD = Buffer.from([0x10, 0x10]); // CONNECT, 16 bytes to follow
+
+  it('past the bound it closes the oldest idle socket, not an older one whose CONNECT is being authenticated', async () => {
+    const gate = createGate({ maxConnectBytes: 1024, maxConnecting: 2, connectTimeoutMs: 60_000 });
+    const passed: PassThrough[] = [];
+    const login = sock();
+    gate.admit(login, (s) => passed.push(s as PassThrough));
+    login.write(CONNECT_HEAD);
+    await new Promise((r) => setImmediate(r));
+    expect(passed).toEqual([login]); // handed to aedes, no CONNACK yet: still counts as connecting
+    const idle1 = sock();
+    gate.admit(idle1, () => {});
+    const idle2 = sock(); // the bound (2) is reached: one must go
+    gate.admit(idle2, () => {});
+    expect(idle1.destroyed).toBe(true);
+    expect(login.destroyed).toBe(false);
+    expect(gate.refused.evicted).toBe(1);
+    expect(gate.connecting).toBe(2);
+    // With only logins in progress the oldest of them goes: the bound still holds.
+    gate.settled(idle2);
+    idle2.destroy();
+    const login2 = sock();
+    gate.admit(login2, () => {});
+    login2.write(CONNECT_HEAD);
+    await new Promise((r) => setImmediate(r));
+    gate.admit(sock(), () => {});
+    expect(login.destroyed).toBe(true);
+    expect(login2.destroyed).toBe(false);
+    expect(gate.connecting).toBe(2);
   });
 });
