@@ -19,7 +19,7 @@ import { log } from '../lib/util.mjs';
 
 const REPLUG = ['node', '/replug/dist/src/bin/replug.js'];
 const CONTAINER = 'container:heal';
-const NET = 9;
+const NET = 11; // one per scenario: equal.mjs has 9 and its veth outlives the scenario
 const PORT = 18839;
 const SOCK = '/var/lab/heal-broker.sock';
 const BROKER_URL = { native: `mqtt://127.0.0.1:${PORT}`, container: `mqtt://10.99.${NET}.1:${PORT}` };
