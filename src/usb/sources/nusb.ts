@@ -180,8 +180,8 @@ export class NusbSource implements DeviceSource {
    * Lists again through getDevices() (issue 18's `rescan`) and reports what changed against what this
    * source knew: an add for each instance it had not reported (a connect event lost, or no udevd in this
    * namespace to send one), a removal for each it had that is no longer listed. Rejects when it cannot list
-   * (the package did not load, the bus is missing, or getDevices failed), so a rescan answer does not
-   * name it. Listings never overlap: a call while one runs shares the next, which begins after this call.
+   * (the package did not load, or getDevices failed), so a rescan answer does not name it; without a bus
+   * it resolves, having found nothing, as devfs and sysfs do. Listings never overlap: a call while one runs shares the next, which begins after this call.
    */
   rescan(): Promise<void> {
     if (!this.relisting) {
@@ -201,8 +201,14 @@ export class NusbSource implements DeviceSource {
 
   private async relist(): Promise<void> {
     const usb = this.usb;
-    if (!this.listener || !usb || !this.listening) {
-      throw new ReplugError(ErrorCodes.SOURCE_UNAVAILABLE, 'nusb cannot list now: it is not listening');
+    if (!this.listener || !usb) {
+      throw new ReplugError(ErrorCodes.SOURCE_UNAVAILABLE, 'nusb cannot list: the usb package is not loaded');
+    }
+    if (!this.listening) {
+      // No bus is a listing too (nothing there, as devfs and sysfs find then; the bus check removed what
+      // was known). A bus without listeners means getDevices failed: the next bus check retries it.
+      if (!(await hasUsbBus(this.sysfsRoot))) return;
+      throw new ReplugError(ErrorCodes.SOURCE_UNAVAILABLE, 'nusb cannot list now: getDevices failed');
     }
     const touched = new Set<string>();
     this.touched = touched;

@@ -237,23 +237,38 @@ describe('NusbSource', () => {
       expect(rec.summary()).toEqual(['added 1-7', 'added 1-10']);
     });
 
-    it('rejects when it cannot list: no bus, or getDevices failing', async () => {
-      const { usb, source } = await started();
+    it('rejects when it cannot list (getDevices failing, package not loaded); without a bus it finds nothing', async () => {
+      const { usb, rec, source } = await started();
       usb.failGetDevices = true;
       await expect(source.rescan()).rejects.toMatchObject({ code: ErrorCodes.SOURCE_UNAVAILABLE });
-      await tree?.removeBus();
-      const idle = new NusbSource({
-        sysfsRoot: tree?.sysfsRoot,
-        load: async () => usb,
-        clock: new FakeClock(),
-      });
-      const rec = new Recorder();
-      await idle.start(rec);
+      expect(rec.summary()).toEqual(['added 1-7']); // a failed listing removes nothing
+      const others: NusbSource[] = [];
+      const another = async (load: () => Promise<UsbModule>) => {
+        const s = new NusbSource({ sysfsRoot: tree?.sysfsRoot, load, clock: new FakeClock() });
+        others.push(s);
+        const r = new Recorder();
+        await s.start(r);
+        return { s, r };
+      };
       try {
-        expect(rec.statuses.at(-1)).toMatchObject({ code: ErrorCodes.NO_USB_BUS });
-        await expect(idle.rescan()).rejects.toMatchObject({ code: ErrorCodes.SOURCE_UNAVAILABLE });
+        // The bus is there but the first getDevices failed: not listening until the next bus check.
+        const failing = await another(async () => usb);
+        expect(failing.r.statuses.at(-1)).toMatchObject({ code: ErrorCodes.SOURCE_UNAVAILABLE });
+        await expect(failing.s.rescan()).rejects.toMatchObject({ code: ErrorCodes.SOURCE_UNAVAILABLE });
+        const broken = await another(async () => {
+          throw new Error('Cannot find native binding');
+        });
+        await expect(broken.s.rescan()).rejects.toMatchObject({ code: ErrorCodes.SOURCE_UNAVAILABLE });
+        usb.failGetDevices = false;
+        await tree?.removeBus();
+        const adds = usb.addCalls;
+        const noBus = await another(async () => usb);
+        expect(noBus.r.statuses.at(-1)).toMatchObject({ code: ErrorCodes.NO_USB_BUS });
+        await noBus.s.rescan(); // looked: no bus, so nothing there (as devfs and sysfs find)
+        expect(noBus.r.events).toEqual([]);
+        expect(usb.addCalls).toBe(adds); // no listener added without a bus, rescan or not (usb@3.1.0 crash)
       } finally {
-        await idle.stop();
+        for (const s of others) await s.stop();
       }
     });
   });
