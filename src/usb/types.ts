@@ -67,7 +67,10 @@ export interface DeviceSource {
   readonly name: SourceName;
   start(listener: SourceListener): Promise<void>;
   stop(): Promise<void>;
-  /** Re-lists now, when the source can (a `rescan` request, issue 18); resolves when that listing ended. */
+  /**
+   * Re-lists now, when the source has a listing of its own (a `rescan` request, issue 18), and reports
+   * what changed as events; resolves when that listing ended, rejects when the source cannot list now.
+   */
   rescan?(): Promise<void>;
 }
 

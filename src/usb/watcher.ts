@@ -204,11 +204,15 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
     };
   }
 
-  /** Every source that can re-list does so now; resolves with their names when all ended (issue 18). */
+  /**
+   * Every source that can re-list does so now; resolves when all ended with the names of those that did
+   * (issue 18). A source whose rescan rejects (it cannot list now: no bus, package not loaded) is left out,
+   * so the answer names only sources that re-listed.
+   */
   async rescan(): Promise<string[]> {
     const able = this.sources.filter((s) => typeof s.rescan === 'function');
-    await Promise.all(able.map((s) => s.rescan?.().catch(() => undefined)));
-    return able.map((s) => s.name);
+    const results = await Promise.allSettled(able.map((s) => s.rescan?.()));
+    return able.filter((_s, i) => results[i]?.status === 'fulfilled').map((s) => s.name);
   }
 
   /** Per-source counters for the health topic. */

@@ -150,6 +150,24 @@ describe('commands on the embedded broker', () => {
     await ha.endAsync();
   });
 
+  it('rescan answers with the sources that re-listed and the devices they list once done', async () => {
+    const a = await start(['--commands']);
+    const rescan = async () => {
+      const r = await request(['--mqtt', a.brokerUrl, 'emb-pi', 'rescan', '--json']);
+      expect(r.code).toBe(0);
+      return (JSON.parse(r.lines[0] as string) as { data: { sources: string[]; devices: number } }).data;
+    };
+    // On a fake tree nusb and uevent are left out (they read the real machine); devfs and sysfs re-list.
+    expect(await rescan()).toEqual({ sources: ['devfs', 'sysfs'], devices: 1 });
+    await tree.plug({ vid: 0x0403, pid: 0x6001, serial: 'LATE' });
+    expect(await rescan()).toEqual({ sources: ['devfs', 'sysfs'], devices: 2 });
+    await a.stop();
+    agent = undefined;
+    const sysfsOnly = await start(['--commands', '--sources', 'sysfs']);
+    const r = await request(['--mqtt', sysfsOnly.brokerUrl, 'emb-pi', 'rescan', '--json']);
+    expect(JSON.parse(r.lines[0] as string)).toMatchObject({ data: { sources: ['sysfs'], devices: 2 } });
+  });
+
   it('bad usage exits 2', async () => {
     expect((await request(['list'])).code).toBe(2);
     expect((await request(['--all', 'a', 'b'])).code).toBe(2);

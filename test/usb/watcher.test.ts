@@ -250,3 +250,35 @@ describe('UsbWatcher start-up listing', () => {
     await watcher.stop();
   });
 });
+
+describe('UsbWatcher.rescan()', () => {
+  it('names only the sources that re-listed, after their listings ended', async () => {
+    const clock = new FakeClock();
+    const order: string[] = [];
+    /** A source whose rescan() adds what its listing found, or rejects as a source that cannot list. */
+    class Listing extends FakeSource {
+      constructor(
+        name: 'devfs' | 'nusb',
+        private readonly outcome: 'lists' | 'cannot',
+      ) {
+        super(name, { clock });
+      }
+      async rescan(): Promise<void> {
+        await Promise.resolve();
+        if (this.outcome === 'cannot') throw new Error('not listening');
+        this.add(dev({ address: 9, key: 'addr:1-9' }));
+        order.push(`${this.name} listed`);
+      }
+    }
+    const sources = [new Listing('devfs', 'lists'), new FakeSource('uevent'), new Listing('nusb', 'cannot')];
+    const watcher = new UsbWatcher({ sources, clock });
+    await watcher.start();
+    try {
+      expect(await watcher.rescan()).toEqual(['devfs']); // uevent has no listing; nusb could not list
+      expect(order).toEqual(['devfs listed']);
+      expect(watcher.current().map((d) => d.key)).toEqual(['addr:1-9']);
+    } finally {
+      await watcher.stop();
+    }
+  });
+});

@@ -51,6 +51,8 @@ export interface DevfsSourceOptions {
   fs?: UsbFs;
   /** stop() waits at most this long for reads in flight; 1000 ms by default. */
   stopTimeoutMs?: number;
+  /** Watches one directory (node:fs watch by default): a test can stand in an inotify that drops events. */
+  watchDir?: (path: string, onChange: () => void) => FSWatcher;
 }
 
 type NodeRead =
@@ -96,6 +98,10 @@ export class DevfsSource implements DeviceSource {
   /** The nodes the latest listing had: a read finishing for a node no longer listed is dropped. */
   private listed = new Set<string>();
   private lastStatus: SourceStatus['state'] | undefined;
+  /** Reconciles begun and ended since construction: a rescan waits for one begun after its call. */
+  private begun = 0;
+  private ended = 0;
+  private readonly reconciled: Array<{ after: number; done: () => void }> = [];
 
   constructor(options: DevfsSourceOptions) {
     this.options = options;
@@ -135,6 +141,34 @@ export class DevfsSource implements DeviceSource {
     this.lastStatus = undefined;
   }
 
+  /**
+   * A full reconcile that begins after this call (issue 18's `rescan`), with another read for every node
+   * marked unreadable: what an operator asks for after fixing a permission, or when inotify lost events.
+   * Resolves once that reconcile ended and the reads of the nodes it listed settled (each is bounded by
+   * the reader's limits, and stop() ends the wait). Nodes marked busy are left alone: they are read again
+   * by themselves when the kernel returns the stuck read, and a second read would only queue behind it.
+   */
+  async rescan(): Promise<void> {
+    if (!this.listener) return;
+    for (const [name, why] of this.unreadable) if (!why.startsWith('busy')) this.unreadable.delete(name);
+    const after = this.begun;
+    const reconciled = new Promise<void>((done) => this.reconciled.push({ after, done }));
+    this.requestReconcile();
+    await reconciled;
+    const signal = this.abort?.signal;
+    if (!signal || signal.aborted) return;
+    let onAbort = () => {};
+    const stopped = new Promise<void>((r) => {
+      onAbort = () => r();
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      await Promise.race([Promise.all(this.reading.values()), stopped]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
   async list(): Promise<UsbDevice[]> {
     const names = await this.listNodes();
     if (!names) return [];
@@ -159,15 +193,32 @@ export class DevfsSource implements DeviceSource {
     this.running = (async () => {
       while (this.dirty && this.listener) {
         this.dirty = false;
+        const n = ++this.begun;
         try {
           await this.reconcile();
         } catch {
           // Only fs races land here (a directory vanishing mid-walk); the next event or walk repairs it.
         }
+        this.ended = n;
+        this.wakeRescans(false);
       }
     })().finally(() => {
       this.running = undefined;
+      // Asked for between the loop's last check and here (a rescan from another microtask): run it.
+      if (this.dirty && this.listener) this.requestReconcile();
+      else this.wakeRescans(true); // stopped, or nothing asked: no reconcile will come
     });
+  }
+
+  /** Resolves the rescans whose reconcile ended (or all of them when no more will run). */
+  private wakeRescans(all: boolean): void {
+    for (let i = this.reconciled.length - 1; i >= 0; i--) {
+      const w = this.reconciled[i];
+      if (w && (all || this.ended > w.after)) {
+        this.reconciled.splice(i, 1);
+        w.done();
+      }
+    }
   }
 
   private async reconcile(): Promise<void> {
@@ -379,10 +430,13 @@ export class DevfsSource implements DeviceSource {
     if (existing?.ino === ino) return;
     if (existing) this.unwatch(path); // deleted and recreated: the old watch is on a dead inode
     try {
-      const watcher = watch(path, { persistent: true }, () => {
+      const onChange = () => {
         if (this.eventAt === undefined && stampsOn()) this.eventAt = monotonicMs();
         this.requestReconcile();
-      });
+      };
+      const watcher = this.options.watchDir
+        ? this.options.watchDir(path, onChange)
+        : watch(path, { persistent: true }, onChange);
       // An error (the directory vanished) must not become an uncaught 'error' event: re-walk instead.
       watcher.on('error', () => {
         this.unwatch(path);

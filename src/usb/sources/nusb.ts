@@ -14,13 +14,14 @@
  * - It cannot be pointed at a fake sysfs root: it always reads the real /sys. The agent disables this
  *   source when --sysfs-root is not `/sys` (its view would not match the other sources').
  */
-import { ErrorCodes } from '../../errors.js';
+import { ErrorCodes, ReplugError } from '../../errors.js';
 import { type Clock, systemClock, type TimerHandle } from '../../util/clock.js';
 import { hex4 } from '../ids.js';
 import { devNodePath, hasUsbBus, noBusReason } from '../sysfs-read.js';
 import {
   type DeviceSource,
   deviceKey,
+  instanceId,
   type SourceListener,
   type SourceStatus,
   type UsbDevice,
@@ -117,6 +118,10 @@ export class NusbSource implements DeviceSource {
   private checking: Promise<void> | undefined;
   private lastStatus: string | undefined;
   private readonly known = new Map<string, UsbDevice>();
+  /** Instances the events reported while a re-listing was in flight: that listing may predate them. */
+  private touched: Set<string> | undefined;
+  private relisting: Promise<void> | undefined;
+  private nextRelist: Promise<void> | undefined;
   private readonly onConnect: NusbListener = (ev) => this.report('added', ev.device);
   private readonly onDisconnect: NusbListener = (ev) => this.report('removed', ev.device);
 
@@ -168,6 +173,73 @@ export class NusbSource implements DeviceSource {
       return (await this.usb.getDevices()).map((d) => fromNusb(d, this.options.devfsRoot));
     } catch {
       return [];
+    }
+  }
+
+  /**
+   * Lists again through getDevices() (issue 18's `rescan`) and reports what changed against what this
+   * source knew: an add for each instance it had not reported (a connect event lost, or no udevd in this
+   * namespace to send one), a removal for each it had that is no longer listed. Rejects when it cannot list
+   * (the package did not load, or getDevices failed), so a rescan answer does not name it; without a bus
+   * it resolves, having found nothing, as devfs and sysfs do. Listings never overlap: a call while one runs shares the next, which begins after this call.
+   */
+  rescan(): Promise<void> {
+    if (!this.relisting) {
+      this.relisting = this.relist().finally(() => {
+        this.relisting = undefined;
+      });
+      return this.relisting;
+    }
+    this.nextRelist ??= this.relisting
+      .catch(() => undefined)
+      .then(() => {
+        this.nextRelist = undefined;
+        return this.rescan();
+      });
+    return this.nextRelist;
+  }
+
+  private async relist(): Promise<void> {
+    const usb = this.usb;
+    if (!this.listener || !usb) {
+      throw new ReplugError(ErrorCodes.SOURCE_UNAVAILABLE, 'nusb cannot list: the usb package is not loaded');
+    }
+    if (!this.listening) {
+      // No bus is a listing too (nothing there, as devfs and sysfs find then; the bus check removed what
+      // was known). A bus without listeners means getDevices failed: the next bus check retries it.
+      if (!(await hasUsbBus(this.sysfsRoot))) return;
+      throw new ReplugError(ErrorCodes.SOURCE_UNAVAILABLE, 'nusb cannot list now: getDevices failed');
+    }
+    const touched = new Set<string>();
+    this.touched = touched;
+    let listed: UsbDevice[];
+    try {
+      const raw = await usb.getDevices();
+      listed = raw.flatMap((d) => {
+        try {
+          return [fromNusb(d, this.options.devfsRoot)]; // getters call into native code: may throw
+        } catch {
+          return [];
+        }
+      });
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      throw new ReplugError(ErrorCodes.SOURCE_UNAVAILABLE, `nusb could not list devices: ${message}`);
+    } finally {
+      this.touched = undefined;
+    }
+    if (!this.listener) return;
+    const present = new Set(listed.map((d) => instanceId(d)));
+    for (const [id, device] of this.known) {
+      if (present.has(id) || touched.has(id)) continue;
+      this.known.delete(id);
+      this.emit('removed', device);
+    }
+    for (const device of listed) {
+      const id = instanceId(device);
+      if (this.known.has(id) || touched.has(id)) continue;
+      this.known.set(id, device);
+      this.emit('added', device);
     }
   }
 
@@ -234,7 +306,8 @@ export class NusbSource implements DeviceSource {
     } catch {
       return;
     }
-    const id = `${device.bus}-${device.address}`;
+    const id = instanceId(device);
+    this.touched?.add(id);
     if (type === 'added') {
       if (this.known.has(id)) return;
       this.known.set(id, device);

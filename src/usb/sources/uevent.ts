@@ -69,6 +69,12 @@ export interface UeventSourceOptions {
   procRoot?: string;
 }
 
+/**
+ * No rescan() (issue 18): this source only hears what the kernel broadcasts and has no listing of its own.
+ * Re-listing would mean walking sysfs, which is the sysfs source's job, or writing `add` to every device's
+ * `uevent` file, which makes the kernel replay the events to every listener (udevd re-running its rules,
+ * other agents) and needs write access to /sys. So a `rescan` answer does not name it.
+ */
 export class UeventSource implements DeviceSource {
   readonly name: SourceName = 'uevent';
   private socket: NetlinkSocket | undefined;
