@@ -12,7 +12,12 @@
 //                      (0/N expected; the run fails if it comes back);
 //   native, MQTT reset --heal on but its thresholds out of reach, the device wedged from the plug (answers 0),
 //                      so no session ever comes up and the ladder never climbs by itself; `replug request
-//                      <agent> reset --target KEY` through the broker must bring it back.
+//                      <agent> reset --target KEY` through the broker must bring it back; with `--step S`
+//                      one named step (reauthorize, port-power, rebind), a different one each cycle;
+//   container, MQTT    the same agent in `container:heal`, for the named steps only, one per cycle while
+//                      each has not had its turn (cycles 0-2: a cheaper proof than a phase every cycle);
+//                      `replug doctor --json` inside says first which steps can work there, and the row
+//                      shows the prediction next to the measurement.
 // One UDC, so the gadget serves one phase at a time: each phase re-plugs it with that phase's serial.
 import { stats } from '../lib/events.mjs';
 import { log } from '../lib/util.mjs';
@@ -45,28 +50,26 @@ const LADDER = [
 ];
 const AUTO = [...LADDER, '--heal-step-wait', String(STEP_WAIT_MS), '--heal-after-attempts', '3'];
 
+/** The ladder is there for requests; its own thresholds are out of reach. */
+const REQUESTS_ONLY = [
+  '--commands',
+  ...LADDER,
+  '--heal-step-wait',
+  '10000',
+  '--heal-after-attempts',
+  '10000',
+  '--heal-after',
+  '86400000',
+];
+
 /** The agents: each its own target serial, so only its phases' plugs are its device. */
 const AGENTS = Object.fromEntries(
   [
     { name: 'native', spawn: 'native', mqtt: BROKER_URL.native, args: AUTO },
     { name: 'container', spawn: CONTAINER, mqtt: BROKER_URL.container, args: AUTO },
     { name: 'control', spawn: 'native', mqtt: BROKER_URL.native, args: [] },
-    {
-      name: 'mqtt',
-      spawn: 'native',
-      mqtt: BROKER_URL.native,
-      // The ladder is there for requests; its own thresholds are out of reach.
-      args: [
-        '--commands',
-        ...LADDER,
-        '--heal-step-wait',
-        '10000',
-        '--heal-after-attempts',
-        '10000',
-        '--heal-after',
-        '86400000',
-      ],
-    },
+    { name: 'mqtt', spawn: 'native', mqtt: BROKER_URL.native, args: REQUESTS_ONLY },
+    { name: 'container-mqtt', spawn: CONTAINER, mqtt: BROKER_URL.container, args: REQUESTS_ONLY },
   ].map((a) => {
     const serial = `lab-ffs-${a.name}`;
     const key = `${GADGET.vid}:${GADGET.pid}:${serial}`;
@@ -80,6 +83,14 @@ const AGENTS = Object.fromEntries(
  * control: the heal kind without a ladder; mqtt: wedged from the plug, healed by a request only.
  */
 const ONE_STEPS = ['reauthorize', 'port-power', 'rebind'];
+const oneStep = (i) => ONE_STEPS[i % ONE_STEPS.length];
+/** Each named step's own proof on the real kernel (rebind logs nothing: the function's DISABLE/ENABLE does). */
+const STEP_PROOF = {
+  reauthorize: (r) => r.kernel.some((l) => / authorized to connect$/.test(l)),
+  'port-power': (r) =>
+    r.kernel.some((l) => / USB disconnect/.test(l)) && r.kernel.some((l) => / new .*device number/.test(l)),
+  rebind: (r) => r.unwedged,
+};
 const PHASES = [
   { label: 'native', agent: 'native', kind: 'heal' },
   { label: 'native wedged at plug', agent: 'native', kind: 'plug' },
@@ -88,11 +99,15 @@ const PHASES = [
   { label: 'native heal off', agent: 'control', kind: 'control' },
   { label: 'native reset over MQTT', agent: 'mqtt', kind: 'mqtt' },
   // One named step per request, a different one each cycle: each step's own effect on the real kernel.
+  { label: 'native one step over MQTT', agent: 'mqtt', kind: 'mqtt', step: oneStep, doctor: 'native' },
+  // The same in the container, each named step once (cycles 0-2), not a phase in every cycle.
   {
-    label: 'native one step over MQTT',
-    agent: 'mqtt',
+    label: 'container one step over MQTT',
+    agent: 'container-mqtt',
     kind: 'mqtt',
-    step: (i) => ONE_STEPS[i % ONE_STEPS.length],
+    step: oneStep,
+    doctor: CONTAINER,
+    only: (i) => i < ONE_STEPS.length,
   },
 ].map((p) => ({ ...AGENTS[p.agent], ...p, name: p.label.replaceAll(' ', '-') }));
 
@@ -259,6 +274,10 @@ async function mqttCycle(ctx, st, p, i) {
   );
   rec.wedged = Boolean(failed);
   if (!failed) return rec;
+  if (p.doctor && !st.doctor?.[p.doctor]) {
+    st.doctor = { ...st.doctor, [p.doctor]: await doctorHeal(ctx, p.doctor) };
+    log(`  doctor (${p.doctor}) heal steps: ${JSON.stringify(st.doctor[p.doctor])}`);
+  }
   // From now on every enable answers for good: the reset, and only the reset, is what brings it back.
   await ctx.vm.sh(`echo 1000000 > ${ANSWERS_FILE}`);
   rec.upBefore = ctx.linesOf(p.proc, mark).some((m) => sessionUp(p)(m.data));
@@ -272,8 +291,9 @@ async function mqttCycle(ctx, st, p, i) {
     'reset',
     '--target',
     p.key,
+    // The CLI runs natively; the agent (native or in the container) answers through the same broker.
     '--mqtt',
-    p.mqtt,
+    BROKER_URL.native,
     ...(step ? ['--step', step] : []),
     '--json',
     '--timeout',
@@ -297,14 +317,34 @@ async function mqttCycle(ctx, st, p, i) {
   rec.kernel = kernelHeals(ctx, ka.port, ask);
   // rebind unconfigures and configures again without a kernel line: the function's DISABLE/ENABLE says so.
   rec.unwedged = Boolean(await ctx.waitLine('heal-ffs', (d) => d?.ffs === 'unwedged', ask, 0));
+  if (step) rec.proof = STEP_PROOF[step](rec);
   return rec;
+}
+
+/**
+ * `replug doctor --json`'s heal section in `runtime`, run while the gadget is plugged (reauthorize's check
+ * needs a device): { step: 'ok' | 'no: why' }, or { error } when doctor itself failed.
+ */
+async function doctorHeal(ctx, runtime) {
+  const r = await ctx.vm.sh(`${REPLUG.join(' ')} doctor --json`, {
+    runtime,
+    net: runtime === 'native' ? undefined : NET,
+    check: false,
+    timeoutMs: 120000,
+  });
+  try {
+    const heal = JSON.parse(r.stdout.trim().split('\n').pop()).heal;
+    return Object.fromEntries(heal.map((c) => [c.step, c.ok ? 'ok' : `no: ${c.reason}`]));
+  } catch {
+    return { error: `doctor exit ${r.code}: ${(r.stderr || r.stdout).trim().slice(0, 200)}` };
+  }
 }
 
 export function healScenario() {
   return {
     name: 'heal-ffs-wedge',
     runtimes: PHASES.map((p) => p.label),
-    describe: `a FunctionFS gadget that wedges after ${ANSWERS} bulk transfers: --heal ${STEPS} natively and in a container, a control with healing off, and reset through MQTT`,
+    describe: `a FunctionFS gadget that wedges after ${ANSWERS} bulk transfers: --heal ${STEPS} natively and in a container, a control with healing off, and reset (the ladder, and each named step) through MQTT in both`,
 
     async setup(ctx, st) {
       st.rows = Object.fromEntries(PHASES.map((p) => [p.name, []]));
@@ -376,6 +416,7 @@ export function healScenario() {
 
     async cycle(ctx, st, i) {
       for (const p of PHASES) {
+        if (p.only && !p.only(i)) continue;
         const run = { mqtt: mqttCycle, plug: plugCycle }[p.kind] ?? wedgeCycle;
         const rec = await run(ctx, st, p, i);
         log(`  ${p.label} cycle ${i}: ${JSON.stringify(rec)}`);
@@ -400,7 +441,24 @@ export function healScenario() {
         const problems = [];
         const cycles = recs.length;
         const reconnects = recs.filter((r) => r.recovered).length;
+        // A named step doctor said cannot work here is expected down: shown next to the prediction, and a
+        // contradiction (predicted no, came back; predicted ok, did not) fails like any miss.
+        const predicted = (r) => {
+          const v = r.asked && st.doctor?.[p.doctor]?.[r.asked];
+          return !v || v === 'ok';
+        };
         for (const r of recs) {
+          if (p.step && r.recovered && !predicted(r))
+            problems.push(
+              `cycle ${r.cycle}: ${r.asked} came back, but doctor said ${st.doctor[p.doctor][r.asked]}`,
+            );
+          if (p.step && !predicted(r)) continue;
+          if (p.step && r.recovered && r.healedBy !== r.asked)
+            problems.push(`cycle ${r.cycle}: asked ${r.asked}, the answer says ${r.healedBy}`);
+          if (p.step && r.recovered && !r.proof)
+            problems.push(
+              `cycle ${r.cycle}: ${r.asked} back without its own proof (kernel ${JSON.stringify(r.kernel)}, function re-enabled ${r.unwedged})`,
+            );
           if ((p.kind === 'heal' || p.kind === 'control') && !r.up)
             problems.push(`cycle ${r.cycle}: the session never came up before the wedge`);
           else if (!r.wedged) problems.push(`cycle ${r.cycle}: the device never wedged the session`);
@@ -417,7 +475,19 @@ export function healScenario() {
           if (p.kind === 'mqtt' && r.climbsBefore)
             problems.push(`cycle ${r.cycle}: the session was up or the ladder climbed before the request`);
         }
-        const expected = p.kind === 'control' ? 0 : cycles;
+        const expected = p.kind === 'control' ? 0 : p.step ? recs.filter((r) => predicted(r)).length : cycles;
+        if (p.step && cycles >= ONE_STEPS.length)
+          for (const s of ONE_STEPS)
+            if (!recs.some((r) => r.asked === s)) problems.push(`${s} was never asked`);
+        if (p.step) {
+          const doc = st.doctor?.[p.doctor] ?? {};
+          const per = ONE_STEPS.map((s) => {
+            const mine = recs.filter((r) => r.asked === s);
+            const proven = mine.filter((r) => r.recovered && r.proof).length;
+            return `${s}: doctor ${doc[s] ?? doc.error ?? '?'}, measured ${proven}/${mine.length} back with proof`;
+          });
+          log(`  ${p.label}: ${per.join('; ')}`);
+        }
         if (reconnects !== expected) problems.push(`back ${reconnects}/${cycles}, want ${expected}`);
         for (const e of exits.filter((m) => m.name === p.proc))
           problems.push(`agent exited (code ${e.code})`);
@@ -452,6 +522,7 @@ export function healScenario() {
           reconnects,
           expected,
           healedBy: by,
+          ...(p.doctor ? { doctor: st.doctor?.[p.doctor] ?? null } : {}),
           wedgeToUpMs,
           stepMs,
           records: recs,
