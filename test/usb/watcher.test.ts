@@ -282,3 +282,24 @@ describe('UsbWatcher.rescan()', () => {
     }
   });
 });
+
+describe('UsbWatcher, an instance id reused inside the settle window', () => {
+  it('reports both removals when the same id goes twice before the first report (storm test: 1967 of 2000)', async () => {
+    const t = setup(200);
+    await t.watcher.start();
+    try {
+      t.devfs.add(dev());
+      t.devfs.remove(dev());
+      // Addresses come back (the fake tree wraps after 127): the same bus-address plugs and goes again
+      // before the first removal's window closed, as when timers run late under load.
+      await t.clock.advance(50);
+      t.devfs.add(dev());
+      t.devfs.remove(dev());
+      await t.clock.advance(1000);
+      expect(t.reports.filter((r) => r.kind === 'removed')).toHaveLength(2);
+      expect(t.reports.filter((r) => r.kind === 'added')).toHaveLength(2);
+    } finally {
+      await t.watcher.stop();
+    }
+  });
+});
