@@ -55,17 +55,23 @@ async function findUnder(
 async function sysfsFile(fs: HealFs, sysfsRoot: string, step: DeviceStep): Promise<string | undefined> {
   const dir = devicesDir(sysfsRoot);
   if (step === 'rebind') return join(sysfsRoot, 'bus', 'usb', 'drivers', 'usb', 'bind');
-  if (step === 'reauthorize')
-    return findUnder(fs, sysfsRoot, async (n) => {
-      if (n.startsWith('usb') || n.includes(':')) return undefined;
-      const f = join(dir, n, 'authorized');
-      return (await fs.access(f).then(
-        () => true,
-        () => false,
-      ))
-        ? f
-        : undefined;
-    });
+  if (step === 'reauthorize') {
+    const authorized = (rootHubs: boolean) =>
+      findUnder(fs, sysfsRoot, async (n) => {
+        if (n.includes(':') || n.startsWith('usb') !== rootHubs) return undefined;
+        const f = join(dir, n, 'authorized');
+        return (await fs.access(f).then(
+          () => true,
+          () => false,
+        ))
+          ? f
+          : undefined;
+      });
+    // A plugged device's own file first; with nothing plugged yet, a root hub's: the kernel gives every
+    // usb_device the same `authorized` attribute (mode 0644, same mount), so the verdict is the same, and the
+    // check at the agent's start no longer says "no USB bus" on a host that has one but nothing plugged.
+    return (await authorized(false)) ?? (await authorized(true));
+  }
   return findUnder(fs, sysfsRoot, async (n) => {
     if (!n.includes(':')) return undefined;
     const ports = await fs.readdir(join(dir, n)).catch(() => [] as string[]);
@@ -99,11 +105,11 @@ async function check(
       reason:
         step === 'port-power'
           ? 'no hub port has a `disable` attribute here (no USB bus, or a kernel without it)'
-          : 'no USB device in sysfs to check against (no USB bus here)',
+          : 'no USB device or root hub in sysfs to check against (no USB bus here)',
       fix:
         step === 'port-power'
           ? 'needs a kernel with the port disable attribute (docs/heal.md)'
-          : 'plug a device',
+          : 'run on a host with a USB controller; in a container, mount /sys as the host has it',
     };
   const errno = await writable(fs, file);
   if (!errno) return { ...base, ok: true };

@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatHealSection } from '../../src/doctor/heal.js';
 import { healCapabilities } from '../../src/heal/permissions.js';
@@ -44,6 +46,15 @@ describe('which heal steps can work here (agent start and replug doctor)', () =>
     const text = formatHealSection(caps);
     expect(text).toContain('ok   reset');
     expect(text).toContain('no   rebind');
+  });
+
+  it('a bus with nothing plugged yet: reauthorize is judged on a root hub, not reported as "no USB bus"', async () => {
+    await tree.unplug('1-1.4');
+    await tree.unplug('1-1');
+    writeFileSync(join(tree.sysfsDevicesDir, 'usb1', 'authorized'), '1\n');
+    const [cap] = await healCapabilities(roots(), ['reauthorize']);
+    expect(cap?.reason).toBeUndefined();
+    expect(cap?.ok).toBe(true);
   });
 
   it('a host without a USB bus: the sysfs steps say so instead of claiming they work', async () => {
