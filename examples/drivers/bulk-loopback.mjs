@@ -75,7 +75,16 @@ export default function createBulkLoopbackDriver({ options = {} } = {}) {
         await abortable(dev.claimInterface(0), ctx.signal);
         await loopback(dev, timeoutMs, ctx.signal);
       } catch (err) {
-        dev.close().catch(() => {});
+        // Awaited (bounded): an unfinished close still holds the claim, and the session's next open would
+        // find the device busy (EBUSY, seen in the lab after a timed-out transfer).
+        let timer;
+        await Promise.race([
+          dev.close().catch(() => {}),
+          new Promise((r) => {
+            timer = setTimeout(r, timeoutMs);
+          }),
+        ]);
+        clearTimeout(timer);
         throw err?.code?.startsWith?.('REPLUG_') ? err : classify(err, 'opening the loopback gadget');
       }
       return { dev };

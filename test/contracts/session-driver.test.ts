@@ -221,3 +221,28 @@ describe.each(implementations)('SessionDriver contract: $name', (impl) => {
     expect(['REPLUG_USB_GONE', 'resolved']).toContain(outcome);
   });
 });
+
+describe('examples/drivers/bulk-loopback.mjs, a failed open', () => {
+  it('has released the device when the open rejects (the next open found it busy in the lab)', async () => {
+    /** The claim fails; close takes a turn of the event loop, as usb@3's does. */
+    class BusyGadget extends FakeGadget {
+      closed = false;
+      override async claimInterface(): Promise<void> {
+        throw Object.assign(new Error('LIBUSB_ERROR_BUSY'), { code: 'EBUSY' });
+      }
+      override async close(): Promise<void> {
+        await new Promise((r) => setTimeout(r, 5));
+        this.closed = true;
+      }
+    }
+    const gadget = new BusyGadget();
+    world.gadget = gadget;
+    const driver = await loadDriver('examples/drivers/bulk-loopback.mjs', {
+      cwd: process.cwd(),
+      log: silentLogger(),
+      options: { timeoutMs: '200' },
+    });
+    expect(await codeOf(driver.open(gadgetDevice, ctx()))).toMatch(/^REPLUG_USB_/);
+    expect(gadget.closed).toBe(true);
+  });
+});
