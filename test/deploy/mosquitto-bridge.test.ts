@@ -41,6 +41,19 @@ async function waitForPort(port: number, deadline = Date.now() + 10_000): Promis
   throw new Error(`broker on port ${port} did not start`);
 }
 
+/** SIGTERM, and resolves once the process has exited (SIGKILL if it has not within 5 s). */
+function stopBroker(broker: ChildProcess): Promise<void> {
+  if (broker.exitCode !== null || broker.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => broker.kill('SIGKILL'), 5000);
+    broker.once('exit', () => {
+      clearTimeout(kill);
+      resolve();
+    });
+    broker.kill('SIGTERM');
+  });
+}
+
 describeWithTools('Mosquitto bridge: Pi broker -> central broker (deploy/mosquitto)', tools, () => {
   let dir: string;
   let piPort: number;
@@ -172,8 +185,10 @@ describeWithTools('Mosquitto bridge: Pi broker -> central broker (deploy/mosquit
     }
   });
 
-  afterAll(() => {
-    for (const broker of brokers) broker.kill('SIGTERM');
+  afterAll(async () => {
+    // Mosquitto saves its persistence (pi-db/) as it exits on SIGTERM: removing the directory before the
+    // brokers had exited raced that write (ENOTEMPTY from rmSync in a CI run).
+    await Promise.all(brokers.map(stopBroker));
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
