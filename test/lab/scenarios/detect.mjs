@@ -42,7 +42,9 @@ export function detectScenario(kind, runtimes = ['native', 'container']) {
               rt,
               { action: 'remove', ...ka },
               since2,
-              undefined,
+              // usb-storage unplugged during its SCSI scan: the kernel removed the node 10.3 s after its "USB
+              // disconnect" line in a CI run (the scan's command had to time out first), past the 10 s default.
+              Math.max(ctx.detectTimeoutMs, 20_000),
               rt === runtimes[0] ? 3000 : 500,
             )
           : {};
