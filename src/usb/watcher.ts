@@ -350,8 +350,8 @@ export class UsbWatcher extends EventEmitter<WatcherEvents> {
       const previous = this.removals.get(id);
       if (previous?.timer !== undefined) this.clearTimer(previous.timer);
       // The same instance id removed again before the last removal's report: close that window now. A
-      // dropped timer lost its report; with the devfs source reporting in the inotify tick, the storm test
-      // (1000 cycles, ids reused every 126) ran faster than its timers and counted 1967 of 2000 reports.
+      // dropped timer lost its report: addresses come back after 126 replugs, and when a storm outruns the
+      // settle window (a busy host, late timers) the storm test counted 1974-1999 of 2000 reports.
       if (previous && !previous.reported) this.report('removed', previous.device, previous);
       this.removals.set(id, removal);
       removal.timer = this.after(() => {
