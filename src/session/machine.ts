@@ -62,10 +62,13 @@ function begin<H>(
 ): Transition<H> {
   return {
     state: { name: 'starting', device, attempt, failures } as MachineState<H>,
+    // The open goes first: the driver's first USB call is issued before the listeners of `starting` run
+    // (publishing, logging: tens of ms on a slow CPU, measured in the lab's `equal` scenario). Listeners
+    // still see `starting` before any outcome, which comes back asynchronously.
     effects: [
+      { type: 'open', device, attempt },
       emitState(from, 'starting', why, device),
       { type: 'emit', event: { name: 'reconnect.attempt', attempt, device } },
-      { type: 'open', device, attempt },
     ] as Effect<H>[],
   };
 }

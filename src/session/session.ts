@@ -79,6 +79,7 @@ export class Session<H = unknown> {
   }
 
   deviceAdded(device: UsbDevice, seenAt = this.opts.clock.monotonic()): void {
+    stamp('present', device);
     if (this.state.name === 'stopped' || !this.candidates.add(device, seenAt)) return;
     if (!this.current) this.choose(seenAt);
   }

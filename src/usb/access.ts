@@ -132,12 +132,16 @@ const defaultLoad = async (): Promise<NusbModuleLike> => (await import('usb')) a
 export function createUsbAccess(options: UsbAccessOptions = {}): UsbAccess {
   const load = options.load ?? defaultLoad;
   const timeoutMs = options.timeoutMs ?? 1000;
+  // Kept once loaded, so an open issues its getDevices() in the caller's tick: awaiting import() again let
+  // other callbacks run first (32 ms p50 between the session's open and the listing in the lab's `equal`).
+  let loaded: NusbModuleLike | undefined;
   return {
     async open(device) {
       const label = `${device.vid}:${device.pid} at bus ${device.bus} address ${device.address}`;
       let mod: NusbModuleLike;
       try {
-        mod = await load();
+        mod = loaded ?? (await load());
+        loaded = mod;
       } catch (err) {
         throw new ReplugError(
           ErrorCodes.SOURCE_UNAVAILABLE,
@@ -149,6 +153,7 @@ export function createUsbAccess(options: UsbAccessOptions = {}): UsbAccess {
         );
       }
       let list: NusbDeviceLike[];
+      stamp('listing', device);
       try {
         list = await mod.usb.getDevices();
       } catch (err) {

@@ -1,6 +1,7 @@
 /**
  * Per-stage stamps of one plug on CLOCK_MONOTONIC (issue 17): inotify event -> node listed -> identity
- * read -> strings read -> source report -> watcher add -> session open -> driver opened -> up -> MQTT
+ * read -> strings read -> source report -> watcher add -> session hears -> session open -> listing ->
+ * enumerated -> usbfs -> detached -> claimed -> driver opened -> up -> MQTT
  * queued. The lab compares them with the kernel's attach and with other processes in the same VM, so they
  * use process.hrtime (CLOCK_MONOTONIC on Linux, the clock the lab's watchers and kmsg mapping use), not
  * performance.now() (which starts at the process's own origin).
@@ -24,8 +25,12 @@ export type StampStage =
   | 'added'
   /** The watcher emitted device.identified (the serial became known after the add). */
   | 'identified'
+  /** A session heard of the device (sessions hear of it before the features that report it). */
+  | 'present'
   /** A session asked its driver to open the device. */
   | 'open'
+  /** The default driver: usb@3's device listing started. */
+  | 'listing'
   /** The default driver: usb@3's device list read (it reads the strings too, behind the device lock). */
   | 'enumerated'
   /** The default driver: the usbfs node opened (usbdev_open takes the device lock). */

@@ -33,6 +33,24 @@ describe('the bus', () => {
     expect(bus.count('device.removed')).toBe(0);
   });
 
+  it('the sessions hear of a device before the features that report it, whenever they attached', () => {
+    const { log } = logged();
+    const bus = new Bus(log);
+    const got: string[] = [];
+    bus.on('events', 'device.added', () => got.push('events'));
+    bus.on('log', 'device.added', () => got.push('log'));
+    const sessions = bus.devices('sessions');
+    sessions.on('device.added', () => got.push('sessions'));
+    sessions.on('device.removed', () => got.push('sessions:removed'));
+    bus.on('events', 'device.removed', () => got.push('events:removed'));
+    bus.emit('device.added', { device, source: 'devfs' });
+    bus.emit('device.removed', { device, source: 'devfs' });
+    expect(got).toEqual(['sessions', 'events', 'log', 'sessions:removed', 'events:removed']);
+    sessions.off('device.added', () => undefined);
+    bus.emit('device.added', { device, source: 'devfs' });
+    expect(got.slice(5)).toEqual(['events', 'log']);
+  });
+
   it('a throwing listener is logged once until it works again, and the others still run', () => {
     const { log, lines } = logged();
     const bus = new Bus(log);

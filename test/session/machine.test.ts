@@ -68,7 +68,7 @@ const rows: Row[] = [
     waiting,
     { type: 'device.present', device: A },
     { name: 'starting', device: A, attempt: 1, failures: 0 },
-    ['emit:waiting->starting', 'emit:attempt#1', 'open:4#1'],
+    ['open:4#1', 'emit:waiting->starting', 'emit:attempt#1'],
   ],
   ['waiting + gone is ignored', waiting, { type: 'device.gone' }, waiting, []],
   ['waiting + timer is ignored', waiting, { type: 'timer.fired' }, waiting, []],
@@ -150,7 +150,7 @@ const rows: Row[] = [
     term({ kind: 'start', device: B }),
     { type: 'closed' },
     { name: 'starting', device: B, attempt: 1, failures: 0 },
-    ['emit:terminating->starting', 'emit:attempt#1', 'open:5#1'],
+    ['open:5#1', 'emit:terminating->starting', 'emit:attempt#1'],
   ],
   [
     'terminating + closed(retry) -> backoff',
@@ -229,7 +229,7 @@ const rows: Row[] = [
     backoff,
     { type: 'timer.fired' },
     { name: 'starting', device: A, attempt: 3, failures: 2 },
-    ['emit:backoff->starting', 'emit:attempt#3', 'open:4#3'],
+    ['open:4#3', 'emit:backoff->starting', 'emit:attempt#3'],
   ],
   [
     'backoff + gone -> waiting',
@@ -245,7 +245,7 @@ const rows: Row[] = [
     backoff,
     { type: 'device.present', device: B },
     { name: 'starting', device: B, attempt: 1, failures: 0 },
-    ['cancelTimer', 'emit:backoff->starting', 'emit:attempt#1', 'open:5#1'],
+    ['cancelTimer', 'open:5#1', 'emit:backoff->starting', 'emit:attempt#1'],
   ],
   // stopped
   ['stopped + present is ignored', stopped, { type: 'device.present', device: A }, stopped, []],

@@ -25,7 +25,8 @@ describe('session machine: restart', () => {
     expect(out.effects.map((e) => e.type)).toEqual(['cancelProbeTimer', 'abort', 'emit', 'close']);
     const closed = transition(out.state, { type: 'closed' }, opts);
     expect(closed.state).toMatchObject({ name: 'starting', device: A, attempt: 1 });
-    expect(closed.effects[0]).toMatchObject({
+    expect(closed.effects[0]).toMatchObject({ type: 'open', device: A });
+    expect(closed.effects[1]).toMatchObject({
       type: 'emit',
       event: { state: 'starting', reason: 'restart requested' },
     });

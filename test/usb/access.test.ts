@@ -147,6 +147,32 @@ describe('usb access (usb@3 adapter)', () => {
     expect(await codeOf(access.open(target))).toBe(ErrorCodes.NO_USB_BUS);
   });
 
+  it("loads the package once and, after that, lists in the caller's tick (no wait before getDevices)", async () => {
+    let loads = 0;
+    let lists = 0;
+    const dev = fakeNusb();
+    const access = createUsbAccess({
+      load: async () => {
+        loads++;
+        return {
+          usb: {
+            getDevices: async () => {
+              lists++;
+              return [dev];
+            },
+          },
+        };
+      },
+    });
+    await (await access.open(target)).close();
+    const second = access.open(target);
+    // Synchronously after open() returned its promise: awaiting import() again let other callbacks run
+    // between the session's open and the listing (32 ms p50 on the lab's slow guest).
+    expect(lists).toBe(2);
+    await (await second).close();
+    expect(loads).toBe(1);
+  });
+
   it('reports a usb package that cannot load as an unavailable source', async () => {
     const access = createUsbAccess({
       load: async () => {
