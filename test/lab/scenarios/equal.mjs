@@ -20,6 +20,10 @@ import { stats } from '../lib/events.mjs';
 import { log } from '../lib/util.mjs';
 
 const REPLUG = ['node', '/replug/dist/src/bin/replug.js'];
+/** EQUAL_CPU_PROF=DIR: each agent runs under node --cpu-prof; the profiles are copied to DIR on the host. */
+const PROF_DIR = process.env.EQUAL_CPU_PROF;
+const replug = (p) =>
+  PROF_DIR ? ['node', '--cpu-prof', `--cpu-prof-dir=/tmp/equal-prof-${p}`, ...REPLUG.slice(1)] : REPLUG;
 const CONTAINER = 'container:equal';
 const NET = 9;
 const PORT = 18839;
@@ -38,7 +42,9 @@ const STAGES = [
   'added',
   'strings',
   'identified',
+  'present',
   'open',
+  'listing',
   'enumerated',
   'usbfs',
   'detached',
@@ -93,6 +99,22 @@ function fmt(s) {
   return s ? `${s.p50}/${s.max}` : '-';
 }
 
+/**
+ * CPU time (utime + stime, clock ticks of 10 ms) of every process in the guest, by command line: the VM has
+ * one vCPU, so what each process spends during the plugs is what the others wait for.
+ */
+async function cpuByProcess(ctx) {
+  const r = await ctx.vm.sh(
+    'for p in /proc/[0-9]*; do c=$(tr "\\0" " " < $p/cmdline 2>/dev/null | cut -c1-60); [ -n "$c" ] || c="[$(cat $p/comm 2>/dev/null)]"; s=$(cut -d" " -f14,15 $p/stat 2>/dev/null); [ -n "$s" ] && echo "$s $c"; done',
+  );
+  const out = new Map();
+  for (const line of r.stdout.split('\n')) {
+    const m = /^(\d+) (\d+) (.*)$/.exec(line.trim());
+    if (m) out.set(m[3], (out.get(m[3]) ?? 0) + (Number(m[1]) + Number(m[2])) * 10);
+  }
+  return out;
+}
+
 export function equalScenario() {
   return {
     name: 'equal',
@@ -129,7 +151,7 @@ export function equalScenario() {
         await ctx.spawn(
           agent(p),
           [
-            ...REPLUG,
+            ...replug(p),
             'agent',
             '--id',
             `equal-${p}`,
@@ -166,6 +188,16 @@ export function equalScenario() {
           throw new Error(`devfs watcher (${p}) did not start`);
       if (!(await ctx.waitLine('equal-control', (d) => d?.ev === 'start', mark, 60000)))
         throw new Error('control did not start');
+      // Idle first: what each process spends with nothing plugged (rescans, timers, the harness), so the
+      // per-plug figures below are the plugs' own.
+      const idle0 = await cpuByProcess(ctx);
+      st.idleT0 = Date.now();
+      await new Promise((r) => setTimeout(r, 10_000));
+      st.cpu0 = await cpuByProcess(ctx);
+      st.t0 = Date.now();
+      st.idleRate = new Map(
+        [...st.cpu0].map(([cmd, ms]) => [cmd, (ms - (idle0.get(cmd) ?? 0)) / (st.t0 - st.idleT0)]),
+      );
     },
 
     async cycle(ctx, st, i) {
@@ -233,8 +265,25 @@ export function equalScenario() {
       }
     },
 
-    async check(_ctx, st) {
+    async check(ctx, st) {
       const all = PHASES.flatMap((p) => st.rows[p]);
+      const cpu1 = await cpuByProcess(ctx);
+      const elapsed = Date.now() - st.t0;
+      const plugs = all.length;
+      const spent = [...cpu1]
+        .map(([cmd, ms]) => {
+          const total = ms - (st.cpu0.get(cmd) ?? 0);
+          return [cmd, total, total - (st.idleRate.get(cmd) ?? 0) * elapsed];
+        })
+        .filter(([, ms]) => ms > 0)
+        .sort((a, b) => b[2] - a[2]);
+      log(
+        `  equal: guest CPU by process over ${plugs} plugs in ${Math.round(elapsed / 1000)} s (one vCPU, 10 ms ticks): ms per plug, and per plug beyond the process's idle rate`,
+      );
+      for (const [cmd, total, beyond] of spent.slice(0, 10))
+        log(
+          `    ${(total / plugs).toFixed(0).padStart(6)} ${(beyond / plugs).toFixed(0).padStart(6)}  ${cmd}`,
+        );
       const control = stats(all.map((r) => r.control));
       const controlOk = all.filter((r) => r.control != null).length;
       const results = PHASES.map((p) => {
@@ -319,6 +368,16 @@ export function equalScenario() {
 
     async teardown(ctx, st) {
       for (const p of PHASES) await ctx.kill(agent(p));
+      if (PROF_DIR) {
+        const { mkdirSync, writeFileSync } = await import('node:fs');
+        mkdirSync(PROF_DIR, { recursive: true });
+        for (const p of PHASES) {
+          const r = await ctx.vm.sh(`cat /tmp/equal-prof-${p}/*.cpuprofile | gzip -c | base64 -w0`, {
+            runtime: RT[p],
+          });
+          writeFileSync(`${PROF_DIR}/equal-${p}.cpuprofile.gz`, Buffer.from(r.stdout.trim(), 'base64'));
+        }
+      }
       await ctx.kill('equal-control');
       for (const p of PHASES) await ctx.kill(watcher(p));
       await ctx.kill('equal-broker');

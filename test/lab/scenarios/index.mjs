@@ -9,6 +9,7 @@ import { agentScenarios } from './agent.mjs';
 import { controlScenario } from './control.mjs';
 import { detectScenario } from './detect.mjs';
 import { equalScenario } from './equal.mjs';
+import { floorScenario } from './floor.mjs';
 import { gadgetScenario } from './gadget.mjs';
 import { healScenario } from './heal.mjs';
 import { recipesScenario } from './recipes.mjs';
@@ -25,6 +26,7 @@ export function scenarios() {
     // sees a replug either.
     controlScenario('kbd', { runtimes: ['native'], udevd: false, expect: { native: 'fail' } }),
     ...agentScenarios(),
+    floorScenario(), // issue 17: the default driver's steps through usb@3 alone: the floor under `equal`
     equalScenario(), // issue 17: the agent vs the libusb control and the raw devfs watcher, same plugs and load
     ...relayScenarios(), // issue 7: replug relay on the real kernel
     recipesScenario(), // issue 16: each docker run recipe, doctor's prediction vs the measurement
