@@ -8,10 +8,11 @@ import { buildDiscovery, type HomeAssistantOptions, haStatusTopic } from './home
 import { encodePayload, type TargetSnapshot } from './payloads.js';
 
 type Client = Pick<AgentClient, 'on' | 'isUp' | 'publish' | 'subscribe'>;
-type TargetRef = Pick<TargetSnapshot, 'target' | 'vid' | 'pid' | 'serial'>;
+/** What a config needs to know of a target to announce its entities. */
+export type DiscoveryTarget = Pick<TargetSnapshot, 'target' | 'vid' | 'pid' | 'serial' | 'heal'>;
 
 export interface DiscoverySource {
-  targets(): TargetRef[];
+  targets(): DiscoveryTarget[];
   /** Components to remove (id -> platform), included in every config sent until they are confirmed. */
   removed(): Record<string, string>;
 }

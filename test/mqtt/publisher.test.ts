@@ -169,6 +169,23 @@ describe('publisher against Aedes', () => {
     expect(errors[0]).toMatchObject({ code: 'REPLUG_MQTT_AUTH', details: { reasonCode: c.reasonCode } });
   });
 
+  it('a discovery config sent on the first connect names the targets it was given, before any state', async () => {
+    const p = publisher();
+    p.startDiscovery(
+      {},
+      () => ({ 'replug-pi-kitchen-1209-0002-up': 'binary_sensor' }),
+      () => [snapshot],
+    );
+    const r = await recorder('homeassistant/device/#');
+    await p.start();
+    await r.until((m) => m.length >= 1, 5000, 'discovery');
+    const cmps = r.messages[0]?.json.cmps as Record<string, { p: string; state_topic?: string }>;
+    // Before: the targets came from the states published so far, none yet, so this config told HA of the
+    // removal and named no kept target.
+    expect(cmps['replug-pi-kitchen-1209-0001-abc123-up']).toMatchObject({ p: 'binary_sensor' });
+    expect(cmps['replug-pi-kitchen-1209-0002-up']).toEqual({ p: 'binary_sensor' });
+  });
+
   it('sends Home Assistant device discovery, and again when HA says online', async () => {
     const p = publisher({ homeassistant: {} });
     p.setTargetState(snapshot);

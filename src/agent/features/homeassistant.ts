@@ -28,7 +28,13 @@ function announce(ctx: FeatureContext): void {
       homeassistant: { prefix: PREFIX, components: { ...current, ...removed } },
     }));
   void record();
-  const discovery = ctx.publisher.startDiscovery(OPTIONS, () => ({ ...removed }));
+  // The configured targets, not the states published so far: a config sent on the first connect, before
+  // the sessions started, must already name them.
+  const discovery = ctx.publisher.startDiscovery(
+    OPTIONS,
+    () => ({ ...removed }),
+    () => targets,
+  );
   discovery.onConfirmed((sent) => {
     if (Object.keys(sent).length === 0) return;
     for (const id of Object.keys(sent)) delete removed[id];
