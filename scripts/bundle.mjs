@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
  * The published bin as a code-split bundle (issue 17, start-up). Run by `npm run build` after tsc and
- * schema-build; it reads tsc's output (dist/src), so tests and every module under dist/src stay as they
- * were, and only `replug` (package.json "bin", the image's entry point, the systemd unit) runs the bundle.
+ * schema-build (`node scripts/bundle.mjs [--dist DIR]`, dist/ by default). It reads tsc's output
+ * (dist/src), so tests and every module under dist/src stay as they were, and only `replug` (package.json
+ * "bin", the image's entry point, the systemd unit) runs the bundle.
  *
  * Why: `replug agent` loaded ~90 of replug's own ES modules and ~230 CommonJS files one by one before it
  * published `online`: resolving, stat-ing, reading and wrapping each cost more CPU than running them. The
@@ -28,9 +29,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const ENTRY = path.join(ROOT, 'dist', 'src', 'bin', 'replug.js');
-const OUT = path.join(ROOT, 'dist', 'app');
+// `--dist DIR`: another tsc output directory (the bundle test bundles a private build).
+const at = process.argv.indexOf('--dist');
+const DIST =
+  at > 0 && process.argv[at + 1]
+    ? path.resolve(process.argv[at + 1])
+    : path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist');
+const ENTRY = path.join(DIST, 'src', 'bin', 'replug.js');
+const OUT = path.join(DIST, 'app');
 const VALIDATORS = 'schema-validators.generated.cjs';
 const MARK = '// replug bundle entry (scripts/bundle.mjs)';
 
@@ -81,7 +87,7 @@ export const setInterval = no, clearInterval = no, setTimeout = no, clearTimeout
   logLevel: 'warn',
 });
 
-const validators = path.join(ROOT, 'dist', 'src', 'mqtt', VALIDATORS);
+const validators = path.join(DIST, 'src', 'mqtt', VALIDATORS);
 if (existsSync(validators)) copyFileSync(validators, path.join(OUT, VALIDATORS));
 mkdirSync(path.dirname(ENTRY), { recursive: true });
 writeFileSync(ENTRY, `#!/usr/bin/env node\n${MARK}\nimport '../../app/replug.js';\n`, { mode: 0o755 });
