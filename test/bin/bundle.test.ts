@@ -6,7 +6,7 @@
  * megabytes of RSS an agent with --mqtt, or `replug list`, never uses).
  */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeUsbTree } from '../fakes/usb-tree.js';
@@ -127,7 +127,10 @@ describe('the bundled bin', () => {
 
   it('keeps the broker, the USB side, metrics, ajv and pino-pretty out of what every start evaluates', () => {
     const app = join(dist, 'app');
-    const agentChunk = readdirSync(app).find((f) => /^agent-[\w-]+\.js$/.test(f));
+    // The chunk `replug agent` loads: main.js's `(await import("./agent-<hash>.js")).agentCommand`.
+    const agentChunk = /import\("\.\/([^"]+)"\)\)\.agentCommand/.exec(
+      readFileSync(join(app, 'replug.js'), 'utf8'),
+    )?.[1];
     expect(agentChunk).toBeDefined();
     const eager = [...staticClosure(app, 'replug.js'), ...staticClosure(app, agentChunk as string)];
     const sources = sourcesOf(app, eager);
