@@ -1,8 +1,8 @@
 /**
  * The part of the agent that is loaded after the MQTT client has started (issue 17, start-up): the USB
  * watcher and its sources, the session manager and driver, and every feature. agent.ts imports this
- * module dynamically once `online` is on its way, so exec -> `online` pays only for config, logger,
- * broker and MQTT client.
+ * module dynamically once the broker has acknowledged `online` (bounded by ONLINE_FIRST_MS), so exec ->
+ * `online` pays only for config, logger, broker and MQTT client.
  */
 
 import type { AgentConfig } from '../config/agent.js';

@@ -10,7 +10,6 @@
  * SIGINT (issue 12); test/hostile/state-dir.test.ts carries the reproduction. Here each missing component
  * is created with a plain mkdir, and any failure is final.
  */
-import { randomBytes } from 'node:crypto';
 import { mkdir, open, stat, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { ErrorCodes, errnoOf, ReplugError } from '../errors.js';
@@ -46,7 +45,12 @@ export async function makeDirs(dir: string): Promise<void> {
  * directories whose filesystem would refuse the write anyway.
  */
 async function probeWrite(dir: string): Promise<void> {
-  const probe = join(dir, `.replug-write-test-${process.pid}-${randomBytes(3).toString('hex')}`);
+  // Unique enough with the pid beside it ('wx' refuses a leftover); not node:crypto, which an agent with
+  // --mqtt otherwise never loads (~2 MB of RSS, issue 17 footprint).
+  const nonce = Math.floor(Math.random() * 0x1000000)
+    .toString(16)
+    .padStart(6, '0');
+  const probe = join(dir, `.replug-write-test-${process.pid}-${nonce}`);
   const fh = await open(probe, 'wx', 0o600);
   await fh.close();
   await unlink(probe);

@@ -7,14 +7,28 @@
  *
  * The lean path does what mqtt.connect does for plain TCP (lib/connect/index.js and tcp.js, mqtt 5): the
  * URL's host and port are defaults the options override, protocol `mqtt`, and an 'error' listener so an
- * error the caller has not subscribed to yet does not throw. CommonJS is loaded with require: an ESM
- * import of mqtt's CJS entry costs more memory than requiring it.
+ * error the caller has not subscribed to yet does not throw.
+ *
+ * The client class is imported statically, so that the published bin's bundle (scripts/bundle.mjs)
+ * holds it, with the one copy of mqtt-packet the embedded broker shares; a require() from node_modules
+ * beside the bundle loaded a second copy of mqtt-packet and readable-stream, file by file (issue 17,
+ * start-up). The full mqtt entry is still required only when it is needed.
  */
 import { createRequire } from 'node:module';
 import { createConnection } from 'node:net';
 import type { IClientOptions, MqttClient } from 'mqtt';
+import clientModule from 'mqtt/lib/client';
 
 const require = createRequire(import.meta.url);
+
+/**
+ * The CommonJS module's `exports.default`: Node's ESM import of it (and the bundle's) gives the whole
+ * `module.exports` as default, vitest's interop gives `exports.default` itself.
+ */
+function clientClass(): ClientClass {
+  const m = clientModule as unknown as ClientClass | { default: ClientClass };
+  return typeof m === 'function' ? m : m.default;
+}
 
 type ClientClass = new (
   build: (client: MqttClient) => NodeJS.ReadWriteStream,
@@ -53,7 +67,7 @@ export function connectMqtt(href: string, options: IClientOptions): MqttClient {
     protocol: 'mqtt',
   };
   opts.defaultProtocol = 'mqtt';
-  const Client = (require('mqtt/lib/client') as { default: ClientClass }).default;
+  const Client = clientClass();
   const client = new Client(
     () => createConnection({ host: opts.hostname ?? host, port: opts.port ?? 1883 }),
     opts,

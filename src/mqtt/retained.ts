@@ -20,6 +20,9 @@ export class RetainedState {
   private readonly clearing = new Map<string, { done: Promise<void>; resolve: () => void }>();
   /** Builders that threw, by topic: logged once until they work again. */
   private readonly failing = new Set<string>();
+  /** Topics the broker has acknowledged a publish of since they were put. */
+  private readonly confirmed = new Set<string>();
+  private readonly confirming = new Map<string, Set<() => void>>();
   private readonly off: () => void;
 
   constructor(
@@ -32,6 +35,7 @@ export class RetainedState {
   /** Sets (or replaces) what `topic` says, and sends it now when connected. */
   put(topic: string, build: () => unknown): void {
     this.builders.set(topic, build);
+    this.confirmed.delete(topic);
     this.clearing.get(topic)?.resolve(); // a topic given state again is no longer to be cleared
     this.clearing.delete(topic);
     this.send(topic);
@@ -40,6 +44,20 @@ export class RetainedState {
   /** Sends `topic` again now (when connected), e.g. health once the event backlog is gone. */
   refresh(topic: string): void {
     if (this.builders.has(topic)) this.send(topic);
+  }
+
+  /**
+   * Resolves once the broker has acknowledged a publish of `topic` since it was put (at once if it has
+   * already): the agent starts its USB side after `online` is in (src/agent/agent.ts). Never rejects; a
+   * caller that cannot wait for the broker bounds the wait itself.
+   */
+  acknowledged(topic: string): Promise<void> {
+    if (this.confirmed.has(topic)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const waiting = this.confirming.get(topic) ?? new Set<() => void>();
+      this.confirming.set(topic, waiting);
+      waiting.add(resolve);
+    });
   }
 
   has(topic: string): boolean {
@@ -77,6 +95,15 @@ export class RetainedState {
 
   close(): void {
     this.off();
+    this.confirming.clear();
+  }
+
+  private confirm(topic: string, build: () => unknown): void {
+    if (this.builders.get(topic) !== build) return; // put again meanwhile: that publish confirms
+    this.confirmed.add(topic);
+    const waiting = this.confirming.get(topic);
+    this.confirming.delete(topic);
+    for (const resolve of waiting ?? []) resolve();
   }
 
   private send(topic: string): void {
@@ -93,15 +120,18 @@ export class RetainedState {
       this.failing.add(topic);
       return;
     }
-    this.client.publish(topic, payload, { retain: true }).catch((err: Error & { code?: unknown }) => {
-      if (typeof err.code === 'number' && err.code >= 0x80)
-        this.client.refusedPublish(`the retained ${topic}`, pubackReason(err.code));
-      else
-        this.log.debug(
-          { topic, err: err.message },
-          'retained publish not acknowledged; re-sent on next connect',
-        );
-    });
+    this.client.publish(topic, payload, { retain: true }).then(
+      () => this.confirm(topic, build),
+      (err: Error & { code?: unknown }) => {
+        if (typeof err.code === 'number' && err.code >= 0x80)
+          this.client.refusedPublish(`the retained ${topic}`, pubackReason(err.code));
+        else
+          this.log.debug(
+            { topic, err: err.message },
+            'retained publish not acknowledged; re-sent on next connect',
+          );
+      },
+    );
   }
 
   private sendClear(topic: string): void {

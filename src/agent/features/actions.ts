@@ -5,11 +5,11 @@
  * (src/docker/client.ts) when the target comes back, but not on the first `up` of this run (the container
  * started with the device). Every action is an `action.run` event; an unreachable engine is said once.
  */
-import { runCommand } from '../../actions/command.js';
+import type { runCommand } from '../../actions/command.js';
 import { actionEnv } from '../../actions/env.js';
 import type { ActionRunEvent, ActionTrigger } from '../../actions/events.js';
 import { actionsFor } from '../../config/heal.js';
-import { createDockerClient, type DockerClient } from '../../docker/client.js';
+import type { DockerClient } from '../../docker/client.js';
 import { ErrorCodes, ReplugError } from '../../errors.js';
 import { toErrorInfo } from '../../session/error-info.js';
 import { targetKey } from '../../usb/ids.js';
@@ -19,6 +19,8 @@ import type { Feature, FeatureContext } from '../features.js';
 const MAX_WHAT = 200;
 
 interface Runner {
+  /** Loaded only when an action is configured (issue 17, footprint): it brings node:child_process. */
+  run: typeof runCommand;
   counts: { ok: number; failed: number; timeout: number };
   engineSaid: boolean;
   docker: DockerClient | undefined;
@@ -42,7 +44,7 @@ async function command(
   device?: UsbDevice,
 ) {
   const log = ctx.log.child({ target, action: cmd.slice(0, MAX_WHAT) });
-  const res = await runCommand({
+  const res = await r.run({
     command: cmd,
     env: actionEnv(target, trigger, device),
     timeoutMs: ctx.config.actions.timeoutMs,
@@ -116,10 +118,15 @@ export const actions = (): Feature => ({
     if (!anyAction(ctx)) return;
     const keys = ctx.config.targets.map(targetKey);
     const wantsDocker = keys.some((k) => actionsFor(ctx.config.actions, k).restartContainers.length > 0);
+    // node:child_process and the Docker client (node:http) cost an agent without actions ~2 MB of RSS.
+    const { runCommand: run } = await import('../../actions/command.js');
     const docker = wantsDocker
-      ? createDockerClient({ socketPath: ctx.config.actions.dockerSocket })
+      ? (await import('../../docker/client.js')).createDockerClient({
+          socketPath: ctx.config.actions.dockerSocket,
+        })
       : undefined;
     const r: Runner = {
+      run,
       counts: { ok: 0, failed: 0, timeout: 0 },
       engineSaid: false,
       docker,

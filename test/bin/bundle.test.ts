@@ -1,0 +1,149 @@
+/**
+ * The published bin's bundle (scripts/bundle.mjs, issue 17 start-up): made from a private tsc build, it
+ * must run the agent to `started` and a clean stop, and keep lazy what the source loads lazily. A chunk
+ * that the entry reaches by static imports is evaluated at every start of every command, so the embedded
+ * broker, the USB side, the metrics and the pretty printer must stay behind a dynamic import (they are
+ * megabytes of RSS an agent with --mqtt, or `replug list`, never uses).
+ */
+import { spawn } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeUsbTree } from '../fakes/usb-tree.js';
+import { BUILD_DIR, ensureBuilt, REPO_ROOT } from '../helpers/agent-process.js';
+
+let dist: string;
+
+function run(args: string[], until?: RegExp): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(dist, 'src', 'bin', 'replug.js'), ...args], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dist },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let signalled = false; // once: a second SIGTERM exits at once, without the clean stop
+    const onData = (d: Buffer) => {
+      out += d.toString('utf8');
+      if (!signalled && until?.test(out)) signalled = child.kill('SIGTERM');
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+/** The chunks a chunk reaches through static `import ... from "./x.js"` (not `import("./x.js")`). */
+function staticClosure(app: string, entry: string): Set<string> {
+  const seen = new Set<string>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    const code = readFileSync(join(app, file), 'utf8');
+    for (const m of code.matchAll(/^import\s+(?:[^'"]*?\s+from\s+)?"\.\/([^"]+)";?$/gm))
+      visit(m[1] as string);
+  };
+  visit(entry);
+  return seen;
+}
+
+/** The source files a set of chunks holds (rolldown marks each with a `// <path>` line). */
+function sourcesOf(app: string, chunks: Iterable<string>): string[] {
+  const own = `${relative(REPO_ROOT, dist)}/`;
+  const files: string[] = [];
+  for (const c of chunks) {
+    // Relative to where the bundler ran (the repository): ours as src/..., the rest as node_modules/...
+    for (const m of readFileSync(join(app, c), 'utf8').matchAll(/^\/\/ (\S+\.c?js)$/gm)) {
+      const p = m[1] as string;
+      files.push(p.startsWith(own) ? p.slice(own.length) : p);
+    }
+  }
+  return files;
+}
+
+beforeAll(async () => {
+  await ensureBuilt();
+  // A copy: the shared e2e build serves other suites, and the bundle replaces its bin entry.
+  dist = mkdtempSync(join(REPO_ROOT, 'node_modules', '.cache', 'replug-bundle-'));
+  cpSync(join(BUILD_DIR, 'src'), join(dist, 'src'), { recursive: true });
+  const bundled = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'scripts', 'bundle.mjs'), '--dist', dist], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d));
+    child.stderr.on('data', (d: Buffer) => (out += d));
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+  expect(bundled, bundled.out).toMatchObject({ code: 0 });
+}, 240_000);
+
+afterAll(() => {
+  if (dist) rmSync(dist, { recursive: true, force: true });
+});
+
+describe('the bundled bin', () => {
+  it('runs the agent with its embedded broker to started, and stops cleanly on SIGTERM', async () => {
+    const tree = await FakeUsbTree.create();
+    try {
+      const state = join(dist, 'state');
+      const res = await run(
+        [
+          'agent',
+          '--log-format',
+          'json',
+          '--id',
+          'bundle-test',
+          '--broker-port',
+          '0',
+          '--state-dir',
+          state,
+          '--sysfs-root',
+          tree.sysfsRoot,
+          '--devfs-root',
+          tree.devfsRoot,
+        ],
+        /agent bundle-test started/,
+      );
+      expect(res.out).toMatch(/"msg":"agent bundle-test started/);
+      expect(res.out).toMatch(/"msg":"stopped"/);
+      expect(res.code).toBe(0);
+    } finally {
+      await tree.cleanup();
+    }
+  }, 30_000);
+
+  it('refuses to bundle its own entry again (tsc must run first)', async () => {
+    const res = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [join(REPO_ROOT, 'scripts', 'bundle.mjs'), '--dist', dist], {
+        stdio: 'ignore',
+      });
+      child.on('exit', resolve);
+    });
+    expect(res).toBe(1);
+  });
+
+  it('keeps the broker, the USB side, metrics, ajv and pino-pretty out of what every start evaluates', () => {
+    const app = join(dist, 'app');
+    // The chunk `replug agent` loads: main.js's `(await import("./agent-<hash>.js")).agentCommand`.
+    const agentChunk = /import\("\.\/([^"]+)"\)\)\.agentCommand/.exec(
+      readFileSync(join(app, 'replug.js'), 'utf8'),
+    )?.[1];
+    expect(agentChunk).toBeDefined();
+    const eager = [...staticClosure(app, 'replug.js'), ...staticClosure(app, agentChunk as string)];
+    const sources = sourcesOf(app, eager);
+    // What the path to `online` needs is there (a marker that the parsing above sees the chunks)...
+    expect(sources).toContain('src/commands/agent.js');
+    expect(sources).toContain('src/mqtt/publisher.js');
+    expect(sources.some((s) => s.startsWith('node_modules/mqtt/build/lib/client.js'))).toBe(true);
+    // ...and what it does not need is not.
+    const lazy = sources.filter((s) =>
+      /node_modules\/(aedes|aedes-persistence-level|classic-level|prom-client|pino-pretty|ajv|usb)\/|^src\/(usb\/watcher|agent\/after-online|broker\/broker)\.js$/.test(
+        s,
+      ),
+    );
+    expect(lazy).toEqual([]);
+  });
+});
