@@ -69,13 +69,7 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     const stateDir = await resolveStateDir(config.stateDir, deps.env, deps.homedir);
     const session = await nextBootCounter(stateDir, { log });
 
-    // Loaded only when it runs: Aedes and its LevelDB persistence are ~8 MB an agent with --mqtt never
-    // uses (issue 17, footprint).
-    const embedded = config.mqtt.url ? undefined : await import('./embedded-broker.js');
-    const broker = embedded ? await embedded.startEmbeddedBroker(config, stateDir, log) : undefined;
-    if (embedded && broker)
-      stopper.add('broker', () => embedded.closeEmbeddedBroker(broker, config.id, clock), 1500);
-    const brokerUrl = config.mqtt.url ?? (broker as RunningBroker).url;
+    const { broker, brokerUrl } = await embeddedBroker(config, stateDir, deps, stopper);
     const runtime = await reading;
     log.info({ runtime: runtime.info }, `runtime: ${runtime.summary}`);
 
@@ -134,6 +128,23 @@ export async function startAgent(config: AgentConfig, deps: AgentDeps): Promise<
     await stopper.stop();
     throw err;
   }
+}
+
+/**
+ * The embedded broker, unless --mqtt names one. Loaded only when it runs: Aedes and its LevelDB
+ * persistence are ~8 MB an agent with --mqtt never uses (issue 17, footprint).
+ */
+async function embeddedBroker(
+  config: AgentConfig,
+  stateDir: string,
+  { clock, log }: AgentDeps,
+  stopper: Stopper,
+): Promise<{ broker: RunningBroker | undefined; brokerUrl: string }> {
+  if (config.mqtt.url) return { broker: undefined, brokerUrl: config.mqtt.url };
+  const embedded = await import('./embedded-broker.js');
+  const broker = await embedded.startEmbeddedBroker(config, stateDir, log);
+  stopper.add('broker', () => embedded.closeEmbeddedBroker(broker, config.id, clock), 1500);
+  return { broker, brokerUrl: broker.url };
 }
 
 /**
