@@ -10,9 +10,9 @@
  * 2. Idle CPU over the same window, utime + stime from /proc: goal <= 0.5 % of one core.
  * 3. RSS after 10,000 replug cycles within 10 % of the RSS after 100 (a target session on the fake tree,
  *    each cycle waited for: device.added then device.removed events at a subscriber), twice: sampled 1-3 s
- *    after the last cycle, and again at both points once 15 s more have passed, when V8's memory reducer
- *    has handed back what it kept of the storm's garbage (growth that is still there then is growth). The
- *    agent's CPU per cycle is printed beside it.
+ *    after the last cycle, and again at both points once 15 s more have passed (V8's memory reducer may
+ *    run 8 s after allocation slows: what is still there then is not the storm's garbage waiting for a
+ *    collection). The agent's CPU per cycle is printed beside it.
  * --base-cli measures another build in the same run, each scenario back to back (before/after).
  */
 import path from 'node:path';
@@ -138,7 +138,7 @@ async function cycles(label, bin, broker) {
       ((settledEnd - settled100) / settled100) * 100,
       '%',
       { max: 10 },
-      `${settled100.toFixed(1)} MB after 100, ${settledEnd.toFixed(1)} MB after ${done}, each once ${SETTLED_MS / 1000} s more had passed (V8 keeps a storm's freed heap pages until its memory reducer runs, 8 s after allocation slows); ${label}`,
+      `${settled100.toFixed(1)} MB after 100, ${settledEnd.toFixed(1)} MB after ${done}, each once ${SETTLED_MS / 1000} s more had passed, past V8's memory reducer delay (8 s); ${label}`,
     );
   } catch (err) {
     figure(
