@@ -194,12 +194,11 @@ export class Publisher {
     return this.healthDepth;
   }
 
-  /** Home Assistant device discovery for this agent's targets; `removed` components go as `{p}`. */
   /**
-   * `targets`: what the config announces. The agent passes its configured targets: the states published
-   * so far (the default) are empty until the sessions start, and a config sent on a connect before that
-   * (a connect comes first) named none of them, so HA was told of the removals without the kept targets
-   * (a flake in test/agent/features.test.ts, 1 run in 15-20).
+   * Home Assistant device discovery for this agent's targets; `removed` components go as `{p}`.
+   * `targets`: what the config announces. The agent passes its configured targets: the states published so
+   * far (the default) are empty until the sessions start, and a config sent on the first connect, before
+   * that, told HA of the removals without naming the kept targets.
    */
   startDiscovery(
     ha: HomeAssistantOptions,
