@@ -105,7 +105,9 @@ function fmt(s) {
  */
 async function cpuByProcess(ctx) {
   const r = await ctx.vm.sh(
-    'for p in /proc/[0-9]*; do c=$(tr "\\0" " " < $p/cmdline 2>/dev/null | cut -c1-60); [ -n "$c" ] || c="[$(cat $p/comm 2>/dev/null)]"; s=$(cut -d" " -f14,15 $p/stat 2>/dev/null); [ -n "$s" ] && echo "$s $c"; done',
+    // utime and stime are fields 12 and 13 after the `pid (comm) ` prefix (a thread's comm may hold spaces).
+    // The agents' threads are listed too (` ~ <thread name>`): main thread, libuv's pool, V8's workers.
+    'for p in /proc/[0-9]*; do c=$(tr "\\0" " " < $p/cmdline 2>/dev/null | cut -c1-60); [ -n "$c" ] || c="[$(cat $p/comm 2>/dev/null)]"; s=$(sed "s/^.*) //" $p/stat 2>/dev/null | cut -d" " -f12,13); [ -n "$s" ] && echo "$s $c"; case "$c" in *replug.js\\ agent*) for t in $p/task/[0-9]*; do ts=$(sed "s/^.*) //" $t/stat 2>/dev/null | cut -d" " -f12,13); [ -n "$ts" ] && echo "$ts $c ~ $(cat $t/comm 2>/dev/null)"; done;; esac; done',
   );
   const out = new Map();
   for (const line of r.stdout.split('\n')) {
@@ -280,10 +282,11 @@ export function equalScenario() {
       log(
         `  equal: guest CPU by process over ${plugs} plugs in ${Math.round(elapsed / 1000)} s (one vCPU, 10 ms ticks): ms per plug, and per plug beyond the process's idle rate`,
       );
-      for (const [cmd, total, beyond] of spent.slice(0, 10))
-        log(
-          `    ${(total / plugs).toFixed(0).padStart(6)} ${(beyond / plugs).toFixed(0).padStart(6)}  ${cmd}`,
-        );
+      const row = ([cmd, total, beyond]) =>
+        log(`    ${(total / plugs).toFixed(0).padStart(6)} ${(beyond / plugs).toFixed(0).padStart(6)}  ${cmd}`);
+      for (const r of spent.filter(([cmd]) => !cmd.includes(' ~ ')).slice(0, 10)) row(r);
+      log('  equal: the agents by thread (ms per plug, and beyond idle)');
+      for (const r of spent.filter(([cmd]) => cmd.includes(' ~ '))) row(r);
       const control = stats(all.map((r) => r.control));
       const controlOk = all.filter((r) => r.control != null).length;
       const results = PHASES.map((p) => {
