@@ -21,7 +21,16 @@
  * A failed read's error carries `settled`, which resolves when the stuck read it waited on returns, so a
  * caller can try again then.
  */
-import { closeSync, constants, fstatSync, openSync, readSync, type Stats, statSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fstatSync,
+  openSync,
+  read as readFd,
+  readSync,
+  type Stats,
+  statSync,
+} from 'node:fs';
 import { type FileHandle, open, stat } from 'node:fs/promises';
 import { type Clock, systemClock, type TimerHandle } from '../util/clock.js';
 
@@ -48,7 +57,17 @@ export class UsbFsError extends Error {
 export interface FsOps {
   stat(path: string): Promise<Stats>;
   open(path: string, flags: number): Promise<FileHandle>;
+  /**
+   * The read of a lock-taking attribute opened synchronously (the only call of it that can wait in the
+   * kernel); node:fs read by default. `path` is for a test's stand-in kernel.
+   */
+  readLocked?(path: string, fd: number, buf: Buffer): Promise<number>;
 }
+
+const readLockedFd = (_path: string, fd: number, buf: Buffer) =>
+  new Promise<number>((resolve, reject) =>
+    readFd(fd, buf, 0, buf.length, null, (err, bytes) => (err ? reject(err) : resolve(bytes))),
+  );
 
 /**
  * Synchronous calls for the attributes that take no lock (issue 17): their show() never waits in the
@@ -136,6 +155,8 @@ export class UsbFs {
   private readonly stuck = new Map<symbol, { lock: string | undefined; settled: Promise<void> }>();
   /** Per lock key, the tail of its chain of reads. */
   private readonly chains = new Map<string, Promise<void>>();
+  /** Reads of lock-taking attributes in flight, by path (shared by every caller asking meanwhile). */
+  private readonly attrsInFlight = new Map<string, Promise<Buffer>>();
   private counters = { timeouts: 0, refused: 0, rejectedTypes: 0 };
 
   constructor(options: UsbFsOptions = {}) {
@@ -168,9 +189,61 @@ export class UsbFs {
         return Promise.reject(err);
       }
     }
-    return this.run(path, lock, () =>
-      this.readBounded(path, ATTR_READ_LIMIT, attrProblem, 'ENOTATTR', 'a sysfs attribute'),
+    // The same attribute asked for again while a read of it is in flight (the sources each look a new
+    // device up): share that read instead of queueing another behind the device lock.
+    const flying = this.attrsInFlight.get(path);
+    if (flying) return flying;
+    const sync = this.syncOps;
+    const read = this.run(path, lock, () =>
+      sync
+        ? this.readLockedAttr(sync, path)
+        : this.readBounded(path, ATTR_READ_LIMIT, attrProblem, 'ENOTATTR', 'a sysfs attribute'),
     );
+    this.attrsInFlight.set(path, read);
+    const forget = () => {
+      if (this.attrsInFlight.get(path) === read) this.attrsInFlight.delete(path);
+    };
+    read.then(forget, forget);
+    return read;
+  }
+
+  /**
+   * An attribute whose show() takes the device lock: only read() waits for it (kernfs calls show() at
+   * the first read; open, fstat and close of a sysfs file never wait), so only the read goes to the
+   * thread pool: one round trip instead of three (issue 17: the lab's serial came 200-300 ms after the
+   * kernel let go of the lock, each sources' reads queued one at a time behind each other).
+   */
+  private async readLockedAttr(ops: SyncFsOps, path: string): Promise<Buffer> {
+    const before = attrProblem(ops.stat(path));
+    if (before) throw this.typeError('ENOTATTR', `${path} is ${before}, not a sysfs attribute`);
+    const fd = ops.open(path, READ_FLAGS);
+    try {
+      const after = attrProblem(ops.fstat(fd));
+      if (after) throw this.typeError('ENOTATTR', `${path} is ${after}, not a sysfs attribute`);
+      const buf = Buffer.alloc(ATTR_READ_LIMIT);
+      const n = await (this.ops.readLocked ?? readLockedFd)(path, fd, buf);
+      return buf.subarray(0, n);
+    } finally {
+      try {
+        ops.close(fd);
+      } catch {
+        // Closing a read-only fd fails only if it is already gone.
+      }
+    }
+  }
+
+  /**
+   * An attribute that takes no lock, read in the caller's tick; undefined when this reader has no
+   * synchronous calls (a test's stand-in kernel) so the caller takes the asynchronous path. Throws as
+   * readAttr rejects (missing, not a regular file).
+   */
+  readAttrSync(path: string): Buffer | undefined {
+    return this.syncOps ? this.readAttrNow(this.syncOps, path) : undefined;
+  }
+
+  /** Whether readAttrSync can answer (the reader has synchronous calls). */
+  get canReadSync(): boolean {
+    return this.syncOps !== undefined;
   }
 
   private async readBounded(

@@ -1,6 +1,7 @@
 /**
  * Reading usbfs nodes (`/dev/bus/usb/BBB/DDD`), shared by the devfs source and `replug list`.
  */
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { sharedUsbFs, type UsbFs } from './bounded-io.js';
 
@@ -40,4 +41,13 @@ export async function dirInode(path: string): Promise<number | undefined> {
 export function parseNodeName(name: string): { bus: number; address: number } {
   const [b = '', d = ''] = name.split('/');
   return { bus: Number.parseInt(b, 10), address: Number.parseInt(d, 10) };
+}
+
+/**
+ * dirInode in the caller's tick. For devtmpfs directories (/dev/bus/usb and its bus directories), which
+ * live in memory and never wait: the devfs source lists them inside the inotify callback (issue 17).
+ */
+export function dirInodeSync(path: string): number | undefined {
+  const s = statSync(path, { throwIfNoEntry: false });
+  return s?.isDirectory() ? s.ino : undefined;
 }

@@ -7,8 +7,9 @@
  * Attributes end with "\n". A device can vanish between readdir and readFile (unplugged mid-scan): every
  * read failure means "not there (yet)", never an exception to the caller.
  */
-import { readdir, realpath, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readlinkSync } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
 import { sharedUsbFs, type UsbFs, UsbFsError } from './bounded-io.js';
 import { deviceLock } from './devfs-read.js';
 import { hex4, parseHexId } from './ids.js';
@@ -112,6 +113,8 @@ export async function readInstanceResult(
 
 /** Attributes whose show() does not take the device lock: read in parallel. */
 const PLAIN = ['idVendor', 'idProduct', 'busnum', 'devnum', 'speed', 'bcdDevice', 'bDeviceClass'] as const;
+/** What a plug's first report needs when the devt link already named the instance. */
+const QUICK = ['idVendor', 'idProduct'] as const;
 /** usb_string_attr() in drivers/usb/core/sysfs.c takes the device lock: read one at a time per device. */
 const LOCKED = ['serial', 'manufacturer', 'product'] as const;
 
@@ -146,6 +149,50 @@ export async function readSysfsEntry(
     // Empty strings happen (devices with an iSerial index whose string read failed): treat as absent.
     if (r.kind === 'value' && r.text) device[n] = r.text;
   }
+  if (a.speed) device.speed = a.speed.trim();
+  if (a.bcdDevice) device.bcdDevice = a.bcdDevice.trim().toLowerCase();
+  if (a.bDeviceClass) device.deviceClass = a.bDeviceClass.trim().toLowerCase();
+  if (devfsRoot !== undefined) device.devNode = devNodePath(devfsRoot, bus, address);
+  device.key = deviceKey(device);
+  return device;
+}
+
+/**
+ * The identity of one entry from the attributes that take no lock, read in the caller's tick (issue 17):
+ * vid, pid, bus, address, port path, speed, bcdDevice and class, without the strings (serial,
+ * manufacturer, product), which wait for the device lock while the kernel probes drivers. undefined when
+ * the entry is incomplete or gone, or when the reader has no synchronous calls.
+ */
+export function readPlainSysfsEntrySync(
+  devicesDir: string,
+  name: string,
+  devfsRoot?: string,
+  options: ReadOptions & { instance?: { bus: number; address: number } } = {},
+): UsbDevice | undefined {
+  const fs = options.fs ?? sharedUsbFs;
+  if (!fs.canReadSync) return undefined;
+  const dir = join(devicesDir, name);
+  const a: Partial<Record<(typeof PLAIN)[number], string>> = {};
+  // Found through its devt link, the entry's bus and devnum are the link's own: the ids are enough.
+  if (options.instance) {
+    a.busnum = String(options.instance.bus);
+    a.devnum = String(options.instance.address);
+  }
+  for (const n of options.instance ? QUICK : PLAIN) {
+    try {
+      const bytes = fs.readAttrSync(join(dir, n));
+      if (bytes !== undefined) a[n] = utf8.decode(bytes).replace(/\n$/, '');
+    } catch {
+      // Missing (not created yet, or gone) or not a regular file: the entry is incomplete.
+    }
+  }
+  const vid = a.idVendor === undefined ? undefined : parseHexId(a.idVendor);
+  const pid = a.idProduct === undefined ? undefined : parseHexId(a.idProduct);
+  const bus = parseDecimal(a.busnum);
+  const address = parseDecimal(a.devnum);
+  if (vid === undefined || pid === undefined || bus === undefined || address === undefined) return undefined;
+  const device: UsbDevice = { key: '', vid: hex4(vid), pid: hex4(pid), bus, address };
+  if (isDeviceEntry(name)) device.portPath = name;
   if (a.speed) device.speed = a.speed.trim();
   if (a.bcdDevice) device.bcdDevice = a.bcdDevice.trim().toLowerCase();
   if (a.bDeviceClass) device.deviceClass = a.bDeviceClass.trim().toLowerCase();
@@ -208,7 +255,28 @@ export function usbDevCharLink(sysfsRoot: string, bus: number, address: number):
 }
 
 /**
- * Finds the sysfs identity of bus+address (devfs enrichment). First through the devt link (one realpath,
+ * The device directory the devt link names, read in the caller's tick: one readlink (sysfs links are
+ * relative, `../../devices/pci0000:00/.../usb1/1-1`) instead of realpath's lstat of every component.
+ * undefined without the link (fake trees, some containers) or when it names no device entry.
+ */
+export function devtEntry(
+  sysfsRoot: string,
+  bus: number,
+  address: number,
+): { dir: string; name: string } | undefined {
+  const link = usbDevCharLink(sysfsRoot, bus, address);
+  let target: string;
+  try {
+    target = resolve(dirname(link), readlinkSync(link));
+  } catch {
+    return undefined;
+  }
+  const name = basename(target);
+  return isDeviceEntry(name) ? { dir: dirname(target), name } : undefined;
+}
+
+/**
+ * Finds the sysfs identity of bus+address (devfs enrichment). First through the devt link (one readlink,
  * then one round of attribute reads); trees without /sys/dev (the fakes, some containers) fall back to an
  * index of the bus entries. The index is shared by every lookup and rebuilt at most once behind the scan
  * in flight: one scan per lookup of 2,000 new nodes was 2,000 x 2,000 reads at once (issue 12).
@@ -245,6 +313,22 @@ export class SysfsIndex {
     return undefined;
   }
 
+  /**
+   * The lock-free identity of bus+address in the caller's tick (readPlainSysfsEntrySync): through the devt
+   * link, else the entry the index last knew for that instance. No scan: undefined when neither knows it.
+   */
+  findPlainSync(bus: number, address: number, devfsRoot?: string): UsbDevice | undefined {
+    const linked = devtEntry(this.sysfsRoot, bus, address);
+    if (linked) {
+      const instance = { bus, address };
+      return readPlainSysfsEntrySync(linked.dir, linked.name, devfsRoot, { ...this.options, instance });
+    }
+    const name = this.byInstance.get(`${bus}-${address}`);
+    if (name === undefined) return undefined;
+    const found = readPlainSysfsEntrySync(sysfsDevicesDir(this.sysfsRoot), name, devfsRoot, this.options);
+    return found && found.bus === bus && found.address === address ? found : undefined;
+  }
+
   /** Forgets what the index knew (the source stopped). */
   clear(): void {
     this.byInstance = new Map();
@@ -255,15 +339,9 @@ export class SysfsIndex {
     address: number,
     devfsRoot: string | undefined,
   ): Promise<UsbDevice | { busy: Promise<void> } | undefined> {
-    let target: string;
-    try {
-      target = await realpath(usbDevCharLink(this.sysfsRoot, bus, address));
-    } catch {
-      return undefined;
-    }
-    const name = basename(target);
-    if (!isDeviceEntry(name)) return undefined;
-    const r = await readSysfsEntry(dirname(target), name, devfsRoot, this.options);
+    const linked = devtEntry(this.sysfsRoot, bus, address);
+    if (!linked) return undefined;
+    const r = await readSysfsEntry(linked.dir, linked.name, devfsRoot, this.options);
     if (r && 'busy' in r) return r;
     return r && r.bus === bus && r.address === address ? r : undefined;
   }

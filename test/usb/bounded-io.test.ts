@@ -1,9 +1,10 @@
 import { execFileSync } from 'node:child_process';
+import { readSync } from 'node:fs';
 import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FsOps, UsbFs, UsbFsError } from '../../src/usb/bounded-io.js';
+import { type FsOps, realSyncOps, UsbFs, UsbFsError } from '../../src/usb/bounded-io.js';
 import { FakeClock } from '../fakes/clock.js';
 
 let dir: string;
@@ -140,5 +141,51 @@ describe('UsbFs', () => {
     const one = new UsbFs({ ops: slow });
     await Promise.all(['x1', 'x2', 'x3'].map((n) => one.readAttr(join(dir, n), 'usb:2-2')));
     expect(order).toEqual(['open 1', 'done 1', 'open 2', 'done 2', 'open 3', 'done 3']);
+  });
+});
+
+describe('UsbFs, attributes that take the device lock, with synchronous calls at hand', () => {
+  /** Real fs; the read (the one call that waits in the kernel) is counted and held until release(). */
+  function heldReads() {
+    let release = () => {};
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    const reads: string[] = [];
+    const ops: FsOps = {
+      stat,
+      open: () => Promise.reject(new Error('a sysfs attribute is opened synchronously')),
+      readLocked: async (path, fd, buf) => {
+        reads.push(path);
+        await gate;
+        return readSync(fd, buf, 0, buf.length, null);
+      },
+    };
+    return { ops, reads, release: () => release() };
+  }
+
+  it('sends only the read to the thread pool, and shares one read among callers asking meanwhile', async () => {
+    const held = heldReads();
+    const fs = new UsbFs({ ops: held.ops, syncOps: realSyncOps, timeoutMs: 10_000 });
+    const path = join(dir, 'attr');
+    const a = fs.readAttr(path, 'usb:1-5');
+    const b = fs.readAttr(path, 'usb:1-5');
+    await eventually(() => held.reads.length > 0);
+    expect(held.reads).toEqual([path]);
+    held.release();
+    const [x, y] = await Promise.all([a, b]);
+    expect(x.toString()).toBe('hello\n');
+    expect(y.toString()).toBe('hello\n');
+    expect(held.reads).toEqual([path]); // one read for both callers
+    // Once it returned, a new call reads again (the share is for reads in flight, not a cache).
+    expect((await fs.readAttr(path, 'usb:1-5')).toString()).toBe('hello\n');
+    expect(held.reads).toEqual([path, path]);
+  });
+
+  it('still rejects a FIFO in place of the attribute, at once', async () => {
+    const held = heldReads();
+    const fs = new UsbFs({ ops: held.ops, syncOps: realSyncOps, timeoutMs: 10_000 });
+    expect(await codeOf(fs.readAttr(join(dir, 'fifo'), 'usb:1-5'))).toBe('ENOTATTR');
+    expect(held.reads).toEqual([]);
   });
 });

@@ -19,14 +19,20 @@
  * unreadable at once; a read the kernel holds past the bound is "busy" and read again when the kernel lets
  * go; stop() returns within `stopTimeoutMs` whatever is still in flight, dropping its results.
  */
-import { type FSWatcher, watch } from 'node:fs';
-import { readdir } from 'node:fs/promises';
+import { type FSWatcher, readdirSync, watch } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ErrorCodes, errnoOf } from '../../errors.js';
 import { type Clock, sleep, systemClock } from '../../util/clock.js';
 import { sharedUsbFs, type UsbFs, UsbFsError, within } from '../bounded-io.js';
 import { deviceFromDescriptor, parseDeviceDescriptor } from '../descriptor.js';
-import { deviceLock, dirInode, NODE_READ_LIMIT, parseNodeName, readNodeHead } from '../devfs-read.js';
+import {
+  deviceLock,
+  dirInode,
+  dirInodeSync,
+  NODE_READ_LIMIT,
+  parseNodeName,
+  readNodeHead,
+} from '../devfs-read.js';
 import { monotonicMs, stamp, stampsOn } from '../stamps.js';
 import { devNodePath, SysfsIndex } from '../sysfs-read.js';
 import {
@@ -74,6 +80,15 @@ function merge(base: UsbDevice, sys: UsbDevice | undefined): UsbDevice {
 /** How long, and how often, a lookup waits for strings the device lock holds before reporting without them. */
 const BUSY_WAIT_MS = 3000;
 const BUSY_WAITS = 2;
+/** New nodes per watch event that get the synchronous quick report (a hub plugged with 7 devices). */
+const QUICK_MAX = 8;
+
+/** Whether a later view of a device tells more than the quick report did (strings, a serial). */
+function adds(first: UsbDevice, later: UsbDevice): boolean {
+  return (Object.keys(later) as (keyof UsbDevice)[]).some(
+    (k) => later[k] !== undefined && first[k] === undefined,
+  );
+}
 
 export class DevfsSource implements DeviceSource {
   readonly name = 'devfs' as const;
@@ -92,6 +107,8 @@ export class DevfsSource implements DeviceSource {
   private dirty = false;
   /** When the first watch event since the last reconcile began came (stamps only). */
   private eventAt: number | undefined;
+  /** A watch event came since the last reconcile began (new nodes then get the quick report). */
+  private fromEvent = false;
   private running: Promise<void> | undefined;
   /** Reads of new nodes in flight, by `BBB/DDD`. */
   private readonly reading = new Map<string, Promise<void>>();
@@ -170,7 +187,7 @@ export class DevfsSource implements DeviceSource {
   }
 
   async list(): Promise<UsbDevice[]> {
-    const names = await this.listNodes();
+    const names = this.listNodes();
     if (!names) return [];
     const reads = await Promise.all(names.map((n) => this.readNode(n, [])));
     return reads.flatMap((r) => (r.kind === 'ok' ? [r.device] : []));
@@ -223,8 +240,10 @@ export class DevfsSource implements DeviceSource {
 
   private async reconcile(): Promise<void> {
     const eventAt = this.eventAt;
+    const fromEvent = this.fromEvent;
     this.eventAt = undefined;
-    const rootIno = await dirInode(this.busRoot);
+    this.fromEvent = false;
+    const rootIno = dirInodeSync(this.busRoot);
     if (!this.listener) return;
     if (rootIno === undefined) {
       this.listed = new Set();
@@ -241,26 +260,43 @@ export class DevfsSource implements DeviceSource {
     // The bus root exists: drop the ancestor watch, (re)watch the root and each bus directory.
     for (const path of [...this.watchers.keys()]) if (!path.startsWith(this.busRoot)) this.unwatch(path);
     this.ensureWatch(this.busRoot, rootIno);
-    const names = await this.listNodes(true);
+    const names = this.listNodes(true);
     if (!this.listener || !names) return;
     this.setStatus({ state: 'active' });
     const present = new Set(names);
     this.listed = present;
     this.emitRemovals(present);
     for (const name of this.unreadable.keys()) if (!present.has(name)) this.unreadable.delete(name);
-    for (const name of names) {
-      if (!this.known.has(name) && !this.unreadable.has(name) && !this.reading.has(name))
-        this.startRead(name, eventAt);
-    }
+    const fresh = names.filter((n) => !this.known.has(n) && !this.unreadable.has(n) && !this.reading.has(n));
+    // A plug, not a first walk or a rescan: report what sysfs says without a lock at once (a handful of
+    // synchronous reads each, so only for a few nodes at a time).
+    const quick = fromEvent && fresh.length <= QUICK_MAX;
+    for (const name of fresh) this.startRead(name, eventAt, quick);
   }
 
-  /** Reads one new node and reports it when done, without holding up other nodes or the next reconcile. */
-  private startRead(name: string, eventAt: number | undefined): void {
+  /**
+   * Reads one new node and reports it when done, without holding up other nodes or the next reconcile.
+   * With `quick`, the lock-free identity from sysfs is reported first, in this tick (issue 17: the node's
+   * descriptor and the strings wait for the device lock, which the kernel holds while drivers probe; the
+   * report waited 400-1,400 ms behind it in the lab), and the full read reports again when it has more
+   * (the watcher merges the views; a serial learnt later is its device.identified).
+   */
+  private startRead(name: string, eventAt: number | undefined, quick = false): void {
     const delays = this.options.readRetryDelaysMs ?? [2, 5, 10, 20, 40, 80];
     const at0 = parseNodeName(name);
     if (eventAt !== undefined) stamp('inotify', at0, eventAt);
     stamp('listed', at0);
+    const first = quick ? this.reportPlain(name) : undefined;
     const done: Promise<void> = (async () => {
+      if (first !== undefined) {
+        // sysfs named the device: what it has still to say is the strings, behind the device lock. The
+        // node's descriptor says nothing more, and its read queued in front of them on that lock.
+        const full = await this.lookupSysfs(at0.bus, at0.address);
+        // Gone, or removed and back meanwhile (a newer read has it), or stopped: nothing to report.
+        if (!this.listener || !this.listed.has(name) || this.known.get(name) !== first) return;
+        if (full && adds(first, full)) this.report(name, full);
+        return;
+      }
       const read = await this.readNode(name, delays);
       // Gone from the listing meanwhile (unplugged mid-read), or stopped: nothing to report.
       if (!this.listener || !this.listed.has(name) || this.known.has(name)) return;
@@ -276,12 +312,8 @@ export class DevfsSource implements DeviceSource {
         });
       }
       if (read.kind !== 'ok') return;
-      this.known.set(name, read.device);
-      const at = this.clock.monotonic();
       // The node read and sysfs lookup, strings included (they wait for the device lock), are one stage here.
-      stamp('identity', read.device);
-      stamp('source', read.device, undefined, 'devfs');
-      this.listener.event({ type: 'added', source: 'devfs', at, device: { ...read.device } });
+      this.report(name, read.device);
     })()
       .catch(() => {
         // readNode turns fs errors into results; a throwing listener is the watcher's to report.
@@ -292,11 +324,28 @@ export class DevfsSource implements DeviceSource {
     this.reading.set(name, done);
   }
 
+  /** Records a node's device and reports it (again, when a later read knows more). */
+  private report(name: string, device: UsbDevice): void {
+    this.known.set(name, device);
+    const at = this.clock.monotonic();
+    stamp('identity', device);
+    stamp('source', device, undefined, 'devfs');
+    this.listener?.event({ type: 'added', source: 'devfs', at, device: { ...device } });
+  }
+
+  /** The quick report: sysfs' lock-free attributes for this node, when sysfs has them now. */
+  private reportPlain(name: string): UsbDevice | undefined {
+    const { bus, address } = parseNodeName(name);
+    const device = this.index?.findPlainSync(bus, address, this.options.devfsRoot);
+    if (device) this.report(name, device);
+    return device;
+  }
+
   /** `BBB/DDD` of every device node (root hubs, always devnum 1, left out); undefined without a bus root. */
-  private async listNodes(watchBuses = false): Promise<string[] | undefined> {
+  private listNodes(watchBuses = false): string[] | undefined {
     let buses: string[];
     try {
-      buses = (await readdir(this.busRoot)).filter((b) => THREE_DIGITS.test(b));
+      buses = readdirSync(this.busRoot).filter((b) => THREE_DIGITS.test(b));
     } catch {
       return undefined;
     }
@@ -305,23 +354,24 @@ export class DevfsSource implements DeviceSource {
         if (path !== this.busRoot && !buses.includes(path.slice(this.busRoot.length + 1))) this.unwatch(path);
       }
     }
-    const perBus = await Promise.all(
-      buses.map(async (bus) => {
-        const dir = join(this.busRoot, bus);
-        // Watch before listing, so a node created in between is seen by one or the other.
-        if (watchBuses) {
-          const ino = await dirInode(dir);
-          if (ino === undefined || !this.listener) return [];
-          this.ensureWatch(dir, ino);
-        }
-        try {
-          const nodes = await readdir(dir);
-          return nodes.filter((n) => THREE_DIGITS.test(n) && n !== '001').map((n) => `${bus}/${n}`);
-        } catch {
-          return [];
-        }
-      }),
-    );
+    // devtmpfs is in memory and never waits: listed in this tick, so a plug's node is seen inside the
+    // inotify callback instead of behind every thread-pool round trip queued on a busy machine.
+    const perBus = buses.map((bus) => {
+      const dir = join(this.busRoot, bus);
+      // Watch before listing, so a node created in between is seen by one or the other.
+      if (watchBuses) {
+        const ino = dirInodeSync(dir);
+        if (ino === undefined || !this.listener) return [];
+        this.ensureWatch(dir, ino);
+      }
+      try {
+        return readdirSync(dir)
+          .filter((n) => THREE_DIGITS.test(n) && n !== '001')
+          .map((n) => `${bus}/${n}`);
+      } catch {
+        return [];
+      }
+    });
     return perBus.flat().sort();
   }
 
@@ -377,11 +427,10 @@ export class DevfsSource implements DeviceSource {
         const found = await this.index.find(bus, address, this.options.devfsRoot);
         if (!found || !('busy' in found)) return found;
         // The strings (the serial among them) wait for the device lock, which the kernel holds while it
-        // probes the device's drivers. Reported without them, a target named by its serial never matched
-        // the device: the watcher merges later views, but the session was looking for the add (the lab's
-        // two-target run, 2 of 5 container cycles). No session could open the device before the lock is
-        // free either (usbdev_open takes it), so waiting for it costs nothing; a lock held for good still
-        // ends in a report of what the descriptor says.
+        // probes the device's drivers. This full read waits for them: it is the report that carries the
+        // serial (after the quick one, on a plug), or the only one (a first walk, no devt link), and a
+        // report without them that nothing followed left a target named by its serial unmatched (the
+        // lab's two-target run). A lock held for good still ends in what the descriptor says.
         if (waits >= BUSY_WAITS || this.abort?.signal.aborted) return undefined;
         await within(this.clock, found.busy, BUSY_WAIT_MS);
       }
@@ -432,6 +481,7 @@ export class DevfsSource implements DeviceSource {
     try {
       const onChange = () => {
         if (this.eventAt === undefined && stampsOn()) this.eventAt = monotonicMs();
+        this.fromEvent = true;
         this.requestReconcile();
       };
       const watcher = this.options.watchDir

@@ -283,7 +283,9 @@ export function equalScenario() {
         `  equal: guest CPU by process over ${plugs} plugs in ${Math.round(elapsed / 1000)} s (one vCPU, 10 ms ticks): ms per plug, and per plug beyond the process's idle rate`,
       );
       const row = ([cmd, total, beyond]) =>
-        log(`    ${(total / plugs).toFixed(0).padStart(6)} ${(beyond / plugs).toFixed(0).padStart(6)}  ${cmd}`);
+        log(
+          `    ${(total / plugs).toFixed(0).padStart(6)} ${(beyond / plugs).toFixed(0).padStart(6)}  ${cmd}`,
+        );
       for (const r of spent.filter(([cmd]) => !cmd.includes(' ~ ')).slice(0, 10)) row(r);
       log('  equal: the agents by thread (ms per plug, and beyond idle)');
       for (const r of spent.filter(([cmd]) => cmd.includes(' ~ '))) row(r);

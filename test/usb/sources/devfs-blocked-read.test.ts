@@ -4,11 +4,11 @@
  * open() wait that way (a FIFO is rejected as not a node, see test/hostile/fifo.test.ts), so these tests
  * stand in the kernel: the bounded reader's open() for one node waits until the test releases it.
  */
-import { mkdirSync, symlinkSync } from 'node:fs';
+import { mkdirSync, readSync, symlinkSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type FsOps, UsbFs } from '../../../src/usb/bounded-io.js';
+import { type FsOps, realSyncOps, UsbFs } from '../../../src/usb/bounded-io.js';
 import { DevfsSource } from '../../../src/usb/sources/devfs.js';
 import { findSysfsDevice, usbDevCharLink } from '../../../src/usb/sysfs-read.js';
 import { FakeUsbTree } from '../../fakes/usb-tree.js';
@@ -29,6 +29,30 @@ function heldOpen(held: string) {
         await gate;
       }
       return open(path, flags);
+    },
+  };
+  return { ops, release: () => release(), waiting: () => waiting };
+}
+
+/**
+ * Real fs calls, except that the read of the lock-taking attribute `held` waits until release(): on a
+ * kernel, open() of a sysfs string returns at once and its first read() calls show(), which takes the lock.
+ */
+function heldRead(held: string) {
+  let release = () => {};
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  let waiting = 0;
+  const ops: FsOps = {
+    stat,
+    open: (path, flags) => open(path, flags),
+    readLocked: async (path, fd, buf) => {
+      if (path === held) {
+        waiting++;
+        await gate;
+      }
+      return readSync(fd, buf, 0, buf.length, null);
     },
   };
   return { ops, release: () => release(), waiting: () => waiting };
@@ -78,11 +102,40 @@ describe('DevfsSource with a node whose open waits on the device lock', () => {
     expect(fs.stats().stuck).toBe(0);
   });
 
-  it('a serial held behind the device lock is waited for: the device is reported with it, not without', async () => {
+  it('a plug is reported at once from the lock-free attributes while the serial waits; the serial follows', async () => {
     tree = await FakeUsbTree.create();
-    // The node reads at once; the serial attribute (its show() takes the device lock) is held past the
-    // reader's bound, as while the kernel probes drivers. Reported without it, a target named by its
-    // serial never matched (the lab's two-target run).
+    // The kernel's devt link exists before the node (device_add); the fake has none, so make it. The
+    // serial (its show() takes the device lock) is held, as while the kernel probes drivers.
+    mkdirSync(join(tree.sysfsRoot, 'dev', 'char'), { recursive: true });
+    symlinkSync(join('..', '..', 'bus', 'usb', 'devices', '1-5'), usbDevCharLink(tree.sysfsRoot, 1, 50));
+    const held = heldRead(join(tree.sysfsDevicesDir, '1-5', 'serial'));
+    const fs = new UsbFs({ ops: held.ops, syncOps: realSyncOps, timeoutMs: 10_000 });
+    source = new DevfsSource({ devfsRoot: tree.devfsRoot, sysfsRoot: tree.sysfsRoot, fs });
+    const rec = new Recorder();
+    await source.start(rec);
+    await tree.plug({ vid: 0x0403, pid: 0x6001, serial: 'LAB-SERIAL', address: 50, portPath: '1-5' });
+    await rec.waitFor(() => rec.events.length === 1, 3000, 'the quick report');
+    expect(held.waiting()).toBe(1); // the serial is still held: this report did not wait for it
+    expect(rec.events[0]).toMatchObject({
+      type: 'added',
+      device: { vid: '0403', pid: '6001', bus: 1, address: 50, portPath: '1-5', key: 'port:1-5' },
+    });
+    expect(rec.events[0]?.device.serial).toBeUndefined();
+    held.release();
+    await rec.waitFor(() => rec.events.length === 2, 5000, 'the report with the serial');
+    expect(rec.events[1]).toMatchObject({
+      type: 'added',
+      device: { address: 50, serial: 'LAB-SERIAL', key: 'serial:LAB-SERIAL' },
+    });
+    await tree.unplug('1-5');
+    await rec.waitFor(() => rec.events.length === 3, 3000, 'the removal');
+    expect(rec.events[2]).toMatchObject({ type: 'removed', device: { address: 50 } });
+  });
+
+  it('without a lock-free identity (no devt link, no sync reads) the serial is waited for before the report', async () => {
+    tree = await FakeUsbTree.create();
+    // The node reads at once; the serial attribute is held past the reader's bound. Reported without it
+    // and never again, a target named by its serial never matched (the lab's two-target run).
     const held = heldOpen(join(tree.sysfsDevicesDir, '1-5', 'serial'));
     const fs = new UsbFs({ ops: held.ops, timeoutMs: 100 });
     source = new DevfsSource({ devfsRoot: tree.devfsRoot, sysfsRoot: tree.sysfsRoot, fs });
