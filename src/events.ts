@@ -18,6 +18,7 @@ export type AgentEventName = keyof AgentEvents;
 /** Every event name, in one list: the agent publishes these and `replug watch` knows these. */
 export const AGENT_EVENT_NAMES = [
   'device.added',
+  'device.identified',
   'device.removed',
   'device.detection',
   'source.status',

@@ -12,8 +12,6 @@ import type { UsbWatcher, WatcherEvents } from '../usb/watcher.js';
 
 export interface BusEvents extends AgentEvents, TargetEvents {
   'usb.bus': WatcherEvents['usb.bus'];
-  /** Internal, not published: a present device's serial became known (sessions match on it). */
-  'device.identified': WatcherEvents['device.identified'];
   /** Sources started and sessions fed the devices present: features publish their first state. */
   'agent.ready': [];
 }

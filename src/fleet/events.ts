@@ -124,6 +124,10 @@ function summarize(e: EventLike): string {
       const id = d.vid && d.pid ? `${d.vid}:${d.pid}` : `${d.bus}-${d.address}`;
       return `${e.type === 'device.added' ? 'added' : 'removed'} ${id} (${String(e.source)})`;
     }
+    case 'device.identified': {
+      const d = e.device as { vid?: string; pid?: string; serial?: string };
+      return `identified ${String(d.vid)}:${String(d.pid)} serial ${String(d.serial)} (${String(e.source)})`;
+    }
     case 'device.detection':
       return `${String(e.kind)} ${String(e.vid)}:${String(e.pid)} first by ${String(e.first)}`;
     case 'source.status':

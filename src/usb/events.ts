@@ -22,6 +22,13 @@ export interface DetectionReport {
 export interface UsbEvents {
   'device.added': [{ device: UsbDevice; source: SourceName }];
   'device.removed': [{ device: UsbDevice; source: SourceName }];
+  /**
+   * A present device's serial became known after its add: the first source to see it had no strings (the
+   * devfs source's report from sysfs' lock-free attributes on a plug, a uevent, or a read while the
+   * device lock held the strings). `device.key` is the serial's from now on (the add's was the port's);
+   * not a new device: no detection report.
+   */
+  'device.identified': [{ device: UsbDevice; source: SourceName }];
   /** Emitted once per add/remove after the settle window closes. */
   'device.detection': [DetectionReport];
   'source.status': [{ source: SourceName; status: SourceStatus }];

@@ -31,13 +31,6 @@ export type { SourceStats };
 export type UsbBusState = { present: true } | { present: false; reason: string };
 
 export interface WatcherEvents extends UsbEvents {
-  /**
-   * A present device's serial became known after its add: the first source to see it had no strings (a
-   * uevent, or a descriptor read while the device lock held its attributes). Sessions match targets named
-   * by their serial on it; it is not a new device (no event, no detection report).
-   */
-  'device.identified': [{ device: UsbDevice; source: SourceName }];
-
   /** Said once when every source is unavailable because there is no USB bus, and once when it appears. */
   'usb.bus': [UsbBusState];
 }

@@ -3,6 +3,7 @@
  * MQTT.js subscriber: what a user sees with `mosquitto_sub -t 'replug/#'` while a device is plugged,
  * unplugged and plugged again.
  */
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import { type RunningAgent, startAgent } from '../../src/agent/agent.js';
 import { loadAgentConfig } from '../../src/config/agent.js';
 import { validatePayload } from '../../src/mqtt/schema.js';
 import { parseTopic } from '../../src/mqtt/topics.js';
+import { usbDevCharLink } from '../../src/usb/sysfs-read.js';
 import { systemClock } from '../../src/util/clock.js';
 import { FakeUsbTree } from '../fakes/usb-tree.js';
 
@@ -160,6 +162,30 @@ describe('replug agent on a fake tree', () => {
     const messages = logLines.map((l) => l.msg as string);
     expect(messages.some((m) => /^device discovered: 1209:0001 Loopback serial LAB1/.test(m))).toBe(true);
     expect(messages.some((m) => /^session 1209:0001: reconnect took \d+ ms/.test(m))).toBe(true);
+  });
+
+  it('a plug seen first without its strings says device.identified on the event topic when the serial comes', async () => {
+    // The kernel's devt link (the fake has none): the devfs source reports a plug from sysfs' lock-free
+    // attributes at once, then reads the strings. devfs alone, so no other source reports it first.
+    mkdirSync(join(tree.sysfsRoot, 'dev', 'char'), { recursive: true });
+    symlinkSync(join('..', '..', 'bus', 'usb', 'devices', '1-4'), usbDevCharLink(tree.sysfsRoot, 1, 20));
+    const received = await start(['--sources', 'devfs']);
+    await until('retained status online', () =>
+      received.find((m) => m.topic === 'replug/test-pi/status' && m.payload.state === 'online'),
+    );
+    await tree.plug({ vid: 0x1209, pid: 0x0001, serial: 'LAB7', address: 20, portPath: '1-4' });
+    await until('device.identified', () => events(received, 'device.identified')[0]);
+    await tree.unplug('1-4');
+    await until('device.removed', () => events(received, 'device.removed')[0]);
+    const [added, identified, removed] = ['device.added', 'device.identified', 'device.removed'].map((t) =>
+      events(received, t).map((m) => m.payload.device as { key: string; serial?: string }),
+    );
+    expect(added).toEqual([expect.objectContaining({ key: 'port:1-4', vid: '1209', address: 20 })]);
+    expect(added?.[0]?.serial).toBeUndefined();
+    expect(identified).toEqual([expect.objectContaining({ key: 'serial:LAB7', serial: 'LAB7' })]);
+    expect(removed).toEqual([expect.objectContaining({ key: 'serial:LAB7' })]);
+    for (const m of received.filter((x) => x.topic === 'replug/test-pi/event'))
+      expect(validatePayload('event', m.payload), JSON.stringify(m.payload)).toEqual({ ok: true });
   });
 
   it('says once that there is no USB bus, keeps running, and picks the bus up when it appears', async () => {

@@ -96,7 +96,12 @@ describe.skipIf(!ready)('the fleet page in headless Chromium', () => {
     await until('21 agents on the page', () =>
       browser.run<boolean>("return document.querySelector('#count').textContent.includes('of 21')"),
     );
-    const before = await browser.run<string[] | null>(ROW, 'lab-web');
+    // The agent's retained target state is a topic of its own: counting it among the 21 (its status)
+    // does not say its row has the target yet. Wait for the row, then check it.
+    const before = await until('lab-web row with its target', async () => {
+      const row = await browser.run<string[] | null>(ROW, 'lab-web');
+      return row?.[3] ? row : undefined;
+    });
     expect(before?.[1]).toBe('online');
     expect(before?.[3]).toBe('1209:0001');
     expect(before?.[4]).toBe('waiting');
