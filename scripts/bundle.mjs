@@ -28,6 +28,7 @@ import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSyn
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'rolldown';
+import { toOneByteSource } from './lib/one-byte.mjs';
 
 // `--dist DIR`: another tsc output directory (the bundle test bundles a private build).
 const at = process.argv.indexOf('--dist');
@@ -62,6 +63,10 @@ await build({
       name: 'replug-runtime-requires',
       resolveId(id, importer) {
         if (id === 'worker-timers') return WORKER_TIMERS_STUB;
+        // MQTT.js and bl take their streams from readable-stream, a 156 KB copy of Node's own stream
+        // module for browsers, evaluated at every start (2 MB of an idle agent's heap). On Node the
+        // built-in is the same API, already loaded.
+        if (id === 'readable-stream') return { id: 'node:stream', external: true };
         // classic-level/binding.js is `require('node-gyp-build')(__dirname)`: it must run from its package.
         if (
           id === './binding' &&
@@ -75,6 +80,12 @@ await build({
         if (id !== WORKER_TIMERS_STUB) return null;
         return `const no = () => { throw new Error('worker-timers is not bundled: replug uses Node timers'); };
 export const setInterval = no, clearInterval = no, setTimeout = no, clearTimeout = no;`;
+      },
+      // Latin-1 source is kept one byte per character by V8 (scripts/lib/one-byte.mjs). Here, after the
+      // chunks are final: rolldown prints string literals again after renderChunk, undoing the escapes.
+      generateBundle(_options, bundle) {
+        for (const chunk of Object.values(bundle))
+          if (chunk.type === 'chunk') chunk.code = toOneByteSource(chunk.code);
       },
     },
   ],

@@ -6,7 +6,7 @@
  * megabytes of RSS an agent with --mqtt, or `replug list`, never uses).
  */
 import { spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeUsbTree } from '../fakes/usb-tree.js';
@@ -145,5 +145,16 @@ describe('the bundled bin', () => {
       ),
     );
     expect(lazy).toEqual([]);
+  });
+
+  it('takes streams from node:stream, not readable-stream, and keeps every chunk one byte per character', () => {
+    const app = join(dist, 'app');
+    const chunks = readdirSync(app).filter((f) => f.endsWith('.js'));
+    const sources = sourcesOf(app, chunks);
+    expect(sources.some((s) => s.startsWith('node_modules/mqtt/build/lib/client.js'))).toBe(true);
+    expect(sources.filter((s) => s.includes('node_modules/readable-stream/'))).toEqual([]);
+    // V8 stores a source with one character above U+00FF two bytes per character (scripts/lib/one-byte.mjs).
+    const wide = chunks.filter((c) => /[\u0100-\uffff]/.test(readFileSync(join(app, c), 'utf8')));
+    expect(wide).toEqual([]);
   });
 });

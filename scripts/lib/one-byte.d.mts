@@ -1,0 +1,2 @@
+/** See one-byte.mjs. */
+export function toOneByteSource(code: string): string;
