@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { spawn } from 'node:child_process';
 /**
  * The agent's footprint (issue 17, goal 2). Run after `npm run build`:
  *   node bench/footprint.mjs [--cycles 10000] [--idle-s 10] [--settle-s 10] [--base-cli <other build's replug.js>]
@@ -7,6 +8,8 @@
  *    Mosquitto (goal <= 48 MB): the agent on a fake tree with one device, sampled every 500 ms over the
  *    idle window that starts --settle-s (10) after the first health went out; the figure is the
  *    largest sample.
+ *    Each idle figure gives its file-backed and anonymous parts, and a bare node is measured first as the
+ *    floor (its RSS is mostly the node binary's own pages).
  * 2. Idle CPU over the same window, utime + stime from /proc: goal <= 0.5 % of one core.
  * 3. RSS after 10,000 replug cycles within 10 % of the RSS after 100 (a target session on the fake tree,
  *    each cycle waited for: device.added then device.removed events at a subscriber), twice: sampled 1-3 s
@@ -16,7 +19,7 @@
  * --base-cli measures another build in the same run, each scenario back to back (before/after).
  */
 import path from 'node:path';
-import { cpuMs, isOnline, rssMb, spawnAgent, watchAgent } from './lib/agent-proc.mjs';
+import { cpuMs, isOnline, rssMb, rssPartsMb, spawnAgent, watchAgent } from './lib/agent-proc.mjs';
 import { Tree } from './lib/fake-tree.mjs';
 import { arg, DEVNODE_DRIVER, freePort, ROOT, sleep, startMosquitto } from './lib/procs.mjs';
 import { figure } from './lib/report.mjs';
@@ -63,13 +66,17 @@ async function idle(label, bin, { external }) {
     const cpu0 = cpuMs(pid);
     const w0 = performance.now();
     const samples = [];
+    let parts = { file: Number.NaN, anon: Number.NaN };
     while (performance.now() - w0 < IDLE_S * 1000) {
-      samples.push(rssMb(pid));
+      const rss = rssMb(pid);
+      if (!(rss < Math.max(...samples))) parts = rssPartsMb(pid);
+      samples.push(rss);
       await sleep(500);
     }
     const cpuPct = ((cpuMs(pid) - cpu0) / (performance.now() - w0)) * 100;
     const what = external ? '--mqtt to Mosquitto' : 'embedded broker';
-    const counts = `${samples.length} samples over ${IDLE_S} s from ${SETTLE_S} s after the first health, min ${Math.round(Math.min(...samples))} MB; ${label}`;
+    const split = `at the largest: file-backed ${parts.file.toFixed(1)} MB, anonymous ${parts.anon.toFixed(1)} MB`;
+    const counts = `${samples.length} samples over ${IDLE_S} s from ${SETTLE_S} s after the first health, min ${Math.round(Math.min(...samples))} MB, ${split}; ${label}`;
     figure(`idle RSS, ${what}`, Math.max(...samples), 'MB', { max: external ? 48 : 64 }, counts);
     figure(
       `idle CPU, ${what}`,
@@ -155,8 +162,32 @@ async function cycles(label, bin, broker) {
   }
 }
 
+/**
+ * The floor under every idle figure: this node with an empty event loop, sampled as the agent is. Its
+ * file-backed part is the node binary's pages that any script touches.
+ */
+async function bareNode() {
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  try {
+    await sleep(3000);
+    const samples = [];
+    for (let i = 0; i < 6; i++, await sleep(500)) samples.push(rssMb(child.pid));
+    const parts = rssPartsMb(child.pid);
+    figure(
+      'idle RSS, bare node (reference, no goal)',
+      Math.max(...samples),
+      'MB',
+      undefined,
+      `${samples.length} samples, file-backed ${parts.file.toFixed(1)} MB, anonymous ${parts.anon.toFixed(1)} MB; ${process.version}`,
+    );
+  } finally {
+    child.kill();
+  }
+}
+
 const mosquitto = await startMosquitto();
 try {
+  await bareNode();
   for (const [label, bin] of builds) await idle(label, bin, { external: undefined });
   for (const [label, bin] of builds) await idle(label, bin, { external: mosquitto });
   for (const [label, bin] of builds) await cycles(label, bin, mosquitto);

@@ -31,6 +31,21 @@ export function rssMb(pid) {
 }
 
 /**
+ * RSS split as /proc/<pid>/status does (MB): file-backed pages (the node binary's code and data and the
+ * shared libraries, shared with every node process and dropped by the kernel at no cost) and anonymous
+ * pages (V8's heap, malloc, stacks: the process's own).
+ */
+export function rssPartsMb(pid) {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
+    return { file: kb('RssFile') / 1024, anon: kb('RssAnon') / 1024 };
+  } catch {
+    return { file: Number.NaN, anon: Number.NaN };
+  }
+}
+
+/**
  * Spawns `node <cli> agent ...args` with a fresh state dir. `t0` is stamped just before spawn (the exec
  * the start-up figure counts from).
  */
