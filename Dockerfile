@@ -35,8 +35,9 @@ COPY src ./src
 # The payload schemas: the build generates the first-error validators from them, and the agent and watch
 # load them at run time (the journal check at start, strangers' payloads): without them validation throws.
 COPY docs/schemas ./docs/schemas
-# The published bin's code-split bundle (dist/app), which `npm run build` makes after tsc.
-COPY scripts/bundle.mjs ./scripts/bundle.mjs
+# The published bin's code-split bundle (dist/app), which `npm run build` makes after tsc with
+# scripts/bundle.mjs and the modules beside it (scripts/lib).
+COPY scripts ./scripts
 RUN npm run build
 
 # ---- deps: production dependencies for the TARGET platform. npm picks the `usb` optional binary package
