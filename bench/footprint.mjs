@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import { spawn } from 'node:child_process';
 /**
  * The agent's footprint (issue 17, goal 2). Run after `npm run build`:
  *   node bench/footprint.mjs [--cycles 10000] [--idle-s 10] [--settle-s 10] [--base-cli <other build's replug.js>]
@@ -18,11 +17,12 @@ import { spawn } from 'node:child_process';
  *    collection). The agent's CPU per cycle is printed beside it.
  * --base-cli measures another build in the same run, each scenario back to back (before/after).
  */
+import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { cpuMs, isOnline, rssMb, rssPartsMb, spawnAgent, watchAgent } from './lib/agent-proc.mjs';
+import { cpuMs, isOnline, rssMb, spawnAgent, watchAgent } from './lib/agent-proc.mjs';
 import { Tree } from './lib/fake-tree.mjs';
 import { arg, DEVNODE_DRIVER, freePort, ROOT, sleep, startMosquitto } from './lib/procs.mjs';
-import { figure } from './lib/report.mjs';
+import { figure, procMemory } from './lib/report.mjs';
 
 const cli = arg('cli', path.join(ROOT, 'dist/src/bin/replug.js'));
 const baseCli = arg('base-cli', undefined);
@@ -66,16 +66,16 @@ async function idle(label, bin, { external }) {
     const cpu0 = cpuMs(pid);
     const w0 = performance.now();
     const samples = [];
-    let parts = { file: Number.NaN, anon: Number.NaN };
+    let largest = procMemory(pid);
     while (performance.now() - w0 < IDLE_S * 1000) {
-      const rss = rssMb(pid);
-      if (!(rss < Math.max(...samples))) parts = rssPartsMb(pid);
-      samples.push(rss);
+      const m = procMemory(pid);
+      if (!(m.rssMb <= largest.rssMb)) largest = m;
+      samples.push(m.rssMb);
       await sleep(500);
     }
     const cpuPct = ((cpuMs(pid) - cpu0) / (performance.now() - w0)) * 100;
     const what = external ? '--mqtt to Mosquitto' : 'embedded broker';
-    const split = `at the largest: file-backed ${parts.file.toFixed(1)} MB, anonymous ${parts.anon.toFixed(1)} MB`;
+    const split = `at the largest: file-backed ${largest.fileMb.toFixed(1)} MB, anonymous ${largest.anonMb.toFixed(1)} MB`;
     const counts = `${samples.length} samples over ${IDLE_S} s from ${SETTLE_S} s after the first health, min ${Math.round(Math.min(...samples))} MB, ${split}; ${label}`;
     figure(`idle RSS, ${what}`, Math.max(...samples), 'MB', { max: external ? 48 : 64 }, counts);
     figure(
@@ -171,14 +171,14 @@ async function bareNode() {
   try {
     await sleep(3000);
     const samples = [];
-    for (let i = 0; i < 6; i++, await sleep(500)) samples.push(rssMb(child.pid));
-    const parts = rssPartsMb(child.pid);
+    for (let i = 0; i < 6; i++, await sleep(500)) samples.push(procMemory(child.pid));
+    const largest = samples.reduce((a, b) => (b.rssMb > a.rssMb ? b : a));
     figure(
       'idle RSS, bare node (reference, no goal)',
-      Math.max(...samples),
+      largest.rssMb,
       'MB',
       undefined,
-      `${samples.length} samples, file-backed ${parts.file.toFixed(1)} MB, anonymous ${parts.anon.toFixed(1)} MB; ${process.version}`,
+      `${samples.length} samples, at the largest: file-backed ${largest.fileMb.toFixed(1)} MB, anonymous ${largest.anonMb.toFixed(1)} MB; ${process.version}`,
     );
   } finally {
     child.kill();

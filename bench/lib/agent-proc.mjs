@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
 import { sleep } from './procs.mjs';
+import { procMemory } from './report.mjs';
 
 /** utime + stime of a process in ms (/proc/<pid>/stat fields 14 and 15, in clock ticks of 100 Hz). */
 export function cpuMs(pid) {
@@ -21,28 +22,9 @@ export function cpuMs(pid) {
   }
 }
 
+/** Current RSS in MB (report.mjs's procMemory has the rest). */
 export function rssMb(pid) {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? Number.NaN) / 1024;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/**
- * RSS split as /proc/<pid>/status does (MB): file-backed pages (the node binary's code and data and the
- * shared libraries, shared with every node process and dropped by the kernel at no cost) and anonymous
- * pages (V8's heap, malloc, stacks: the process's own).
- */
-export function rssPartsMb(pid) {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (name) => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
-    return { file: kb('RssFile') / 1024, anon: kb('RssAnon') / 1024 };
-  } catch {
-    return { file: Number.NaN, anon: Number.NaN };
-  }
+  return procMemory(pid).rssMb;
 }
 
 /**

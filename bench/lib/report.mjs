@@ -50,13 +50,23 @@ export function percentile(sorted, q) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((q / 100) * sorted.length) - 1))];
 }
 
-/** Peak and current RSS of a live process, in MB, from /proc (Linux). */
+/**
+ * Current and peak RSS of a live process, in MB, from /proc (Linux), with the current RSS split as the
+ * kernel counts it: file-backed pages (the node binary's code and data and the shared libraries, shared
+ * with every node process and dropped at no cost) and anonymous pages (V8's heap, malloc, stacks: the
+ * process's own).
+ */
 export function procMemory(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kb = (k) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? Number.NaN);
-    return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+    return {
+      rssMb: kb('VmRSS') / 1024,
+      peakMb: kb('VmHWM') / 1024,
+      fileMb: kb('RssFile') / 1024,
+      anonMb: kb('RssAnon') / 1024,
+    };
   } catch {
-    return { rssMb: Number.NaN, peakMb: Number.NaN };
+    return { rssMb: Number.NaN, peakMb: Number.NaN, fileMb: Number.NaN, anonMb: Number.NaN };
   }
 }
