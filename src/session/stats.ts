@@ -7,10 +7,29 @@ import type { ErrorInfo } from './events.js';
 
 /** Nearest-rank percentile (p in 0..100) of unsorted values; undefined for an empty list. */
 export function percentile(values: readonly number[], p: number): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
+  return nearestRank(
+    [...values].sort((a, b) => a - b),
+    p,
+  );
+}
+
+/** Nearest-rank percentile of values already sorted ascending. */
+function nearestRank(sorted: readonly number[], p: number): number | undefined {
+  if (sorted.length === 0) return undefined;
   const rank = Math.ceil((Math.min(100, Math.max(0, p)) / 100) * sorted.length);
   return sorted[Math.max(0, rank - 1)];
+}
+
+/** Index of the first element of `sorted` that is >= `v`. */
+function lowerBound(sorted: readonly number[], v: number): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if ((sorted[mid] as number) < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 export interface TargetStats {
@@ -41,7 +60,12 @@ export class StatsRecorder {
   private probeFailures = 0;
   private lastOutcome: 'ok' | 'failed' | undefined;
   private lastError: ErrorInfo | undefined;
+  /** The newest MAX_SAMPLES durations in arrival order (which one to evict), and the same ascending. */
   private durations: number[] = [];
+  // Kept sorted as samples come and go, so that a snapshot (several per plug: every state change
+  // publishes one) reads its percentiles without copying and sorting up to 1,000 samples twice; that
+  // copy-and-sort was 6 % of everything a replug storm allocated (bench/footprint.mjs, issue 17).
+  private sorted: number[] = [];
 
   attempt(): void {
     this.attempts++;
@@ -51,7 +75,11 @@ export class StatsRecorder {
     this.ok++;
     this.lastOutcome = 'ok';
     this.durations.push(durationMs);
-    if (this.durations.length > MAX_SAMPLES) this.durations.shift();
+    this.sorted.splice(lowerBound(this.sorted, durationMs), 0, durationMs);
+    if (this.durations.length > MAX_SAMPLES) {
+      const oldest = this.durations.shift() as number;
+      this.sorted.splice(lowerBound(this.sorted, oldest), 1);
+    }
   }
 
   failedAttempt(error: ErrorInfo): void {
@@ -77,8 +105,8 @@ export class StatsRecorder {
     if (this.lastError) s.lastError = { ...this.lastError };
     const last = this.durations.at(-1);
     if (last !== undefined) s.lastDurationMs = last;
-    const p50 = percentile(this.durations, 50);
-    const p95 = percentile(this.durations, 95);
+    const p50 = nearestRank(this.sorted, 50);
+    const p95 = nearestRank(this.sorted, 95);
     if (p50 !== undefined) s.p50Ms = p50;
     if (p95 !== undefined) s.p95Ms = p95;
     return s;
