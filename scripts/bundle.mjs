@@ -23,6 +23,11 @@
  *
  * `worker-timers` is replaced by a module that throws if used: MQTT.js requires it for browsers'
  * `timerVariant: 'worker'`, which replug never sets (Node uses setInterval), and loading it cost ~7 ms.
+ *
+ * `debug` (MQTT.js's and mqtt-packet's tracing) is the real package only when DEBUG is set at start;
+ * otherwise every debugger is one shared no-op. Disabled, the real one still gathers each call's
+ * arguments into a rest array and reads an `enabled` getter before returning: mqtt-packet calls it per
+ * property it writes, and that was 7.5 % of everything a replug storm allocated (bench/footprint.mjs).
  */
 import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -43,6 +48,26 @@ const MARK = '// replug bundle entry (scripts/bundle.mjs)';
 
 const NATIVE = ['usb', 'netlink'];
 const WORKER_TIMERS_STUB = '\0replug:worker-timers';
+const DEBUG_SHIM = '\0replug:debug';
+
+// CommonJS, as the package is: with DEBUG set, the real one (bundled, evaluated only then).
+const DEBUG_SHIM_SOURCE = `'use strict';
+if (process.env.DEBUG) module.exports = require('debug/src/node.js');
+else {
+  const off = function off() {};
+  off.enabled = false;
+  off.namespace = '';
+  off.extend = () => off;
+  off.log = off;
+  off.destroy = () => false;
+  const createDebug = () => off;
+  Object.assign(createDebug, {
+    debug: createDebug, default: createDebug, enable() {}, disable: () => '', enabled: () => false,
+    coerce: (v) => v, formatters: {}, names: [], skips: [], humanize: (ms) => String(ms),
+  });
+  module.exports = createDebug;
+}
+`;
 
 const source = readFileSync(ENTRY, 'utf8');
 if (source.includes(MARK)) {
@@ -63,6 +88,7 @@ await build({
       name: 'replug-runtime-requires',
       resolveId(id, importer) {
         if (id === 'worker-timers') return WORKER_TIMERS_STUB;
+        if (id === 'debug') return DEBUG_SHIM;
         // MQTT.js and bl take their streams from readable-stream, a 156 KB copy of Node's own stream
         // module for browsers, evaluated at every start (2 MB of an idle agent's heap). On Node the
         // built-in is the same API, already loaded.
@@ -77,6 +103,7 @@ await build({
         return null;
       },
       load(id) {
+        if (id === DEBUG_SHIM) return DEBUG_SHIM_SOURCE;
         if (id !== WORKER_TIMERS_STUB) return null;
         return `const no = () => { throw new Error('worker-timers is not bundled: replug uses Node timers'); };
 export const setInterval = no, clearInterval = no, setTimeout = no, clearTimeout = no;`;

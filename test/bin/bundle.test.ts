@@ -14,11 +14,15 @@ import { BUILD_DIR, ensureBuilt, REPO_ROOT } from '../helpers/agent-process.js';
 
 let dist: string;
 
-function run(args: string[], until?: RegExp): Promise<{ code: number | null; out: string }> {
+function run(
+  args: string[],
+  until?: RegExp,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(dist, 'src', 'bin', 'replug.js'), ...args], {
       cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dist },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dist, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -85,30 +89,44 @@ afterAll(() => {
 });
 
 describe('the bundled bin', () => {
+  const agentArgs = (tree: FakeUsbTree, id: string) => [
+    'agent',
+    '--log-format',
+    'json',
+    '--id',
+    id,
+    '--broker-port',
+    '0',
+    '--state-dir',
+    join(dist, `state-${id}`),
+    '--sysfs-root',
+    tree.sysfsRoot,
+    '--devfs-root',
+    tree.devfsRoot,
+  ];
+
   it('runs the agent with its embedded broker to started, and stops cleanly on SIGTERM', async () => {
     const tree = await FakeUsbTree.create();
     try {
-      const state = join(dist, 'state');
-      const res = await run(
-        [
-          'agent',
-          '--log-format',
-          'json',
-          '--id',
-          'bundle-test',
-          '--broker-port',
-          '0',
-          '--state-dir',
-          state,
-          '--sysfs-root',
-          tree.sysfsRoot,
-          '--devfs-root',
-          tree.devfsRoot,
-        ],
-        /agent bundle-test started/,
-      );
+      const res = await run(agentArgs(tree, 'bundle-test'), /agent bundle-test started/);
       expect(res.out).toMatch(/"msg":"agent bundle-test started/);
       expect(res.out).toMatch(/"msg":"stopped"/);
+      expect(res.code).toBe(0);
+      // DEBUG unset: MQTT.js's debuggers are the bundle's no-op (scripts/bundle.mjs), and print nothing.
+      expect(res.out).not.toMatch(/mqttjs|mqtt-packet/);
+    } finally {
+      await tree.cleanup();
+    }
+  }, 30_000);
+
+  it("still prints MQTT.js's debug trace when DEBUG is set at start", async () => {
+    const tree = await FakeUsbTree.create();
+    try {
+      const res = await run(agentArgs(tree, 'bundle-debug'), /agent bundle-debug started/, {
+        DEBUG: 'mqttjs:client,mqtt-packet:*',
+      });
+      expect(res.out).toMatch(/mqttjs:client connect/);
+      expect(res.out).toMatch(/mqtt-packet:writeToStream/);
       expect(res.code).toBe(0);
     } finally {
       await tree.cleanup();
