@@ -19,7 +19,7 @@
  */
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { cpuMs, isOnline, rssMb, spawnAgent, watchAgent } from './lib/agent-proc.mjs';
+import { cpuMs, isOnline, spawnAgent, watchAgent } from './lib/agent-proc.mjs';
 import { Tree } from './lib/fake-tree.mjs';
 import { arg, DEVNODE_DRIVER, freePort, ROOT, sleep, startMosquitto } from './lib/procs.mjs';
 import { figure, procMemory } from './lib/report.mjs';
@@ -36,6 +36,10 @@ const SETTLE_S = arg('settle-s', 10);
 // The second growth figure samples again after this much more quiet at both points, so that what V8 still
 // holds of a storm's garbage is told apart from growth: the same wait at 100 and at the end.
 const SETTLED_MS = 15_000;
+// Node and environment for every agent this bench starts, to try a runtime setting on equal terms.
+const NODE_ARGS = arg('node-args', '').split(' ').filter(Boolean);
+const AGENT_ENV = JSON.parse(arg('env', '{}'));
+const ONLY = arg('only', 'all'); // idle | cycles | all
 
 const builds = baseCli
   ? [
@@ -56,7 +60,7 @@ async function idle(label, bin, { external }) {
   const url = external ? external.url : `mqtt://127.0.0.1:${port}`;
   const args = ['--id', id, '--sysfs-root', tree.sys, '--devfs-root', tree.dev];
   args.push(...(external ? ['--mqtt', url] : ['--broker-port', String(port)]));
-  const agent = spawnAgent(bin, args);
+  const agent = spawnAgent(bin, args, { nodeArgs: NODE_ARGS, env: AGENT_ENV });
   const sub = await watchAgent(url, id);
   try {
     await sub.waitFor(isOnline, 'retained online');
@@ -98,21 +102,23 @@ async function cycles(label, bin, broker) {
   const id = `fp-cycles-${process.pid}-${++runs}`;
   const args = ['--id', id, '--sysfs-root', tree.sys, '--devfs-root', tree.dev, '--mqtt', broker.url];
   args.push('--target', '1209:0001', '--driver', DEVNODE_DRIVER, '--settle', '200');
-  const agent = spawnAgent(bin, args);
+  const agent = spawnAgent(bin, args, { nodeArgs: NODE_ARGS, env: AGENT_ENV });
   const sub = await watchAgent(broker.url, id, { deadlineMs: 10_000 });
-  const quietRss = async (quietMs = 1000) => {
+  // The median of 5 samples over 2 s of quiet, with its file-backed and anonymous parts.
+  const quiet = async (quietMs = 1000) => {
     await sleep(quietMs);
     const s = [];
-    for (let i = 0; i < 5; i++, await sleep(400)) s.push(rssMb(agent.child.pid));
-    return s.sort((a, b) => a - b)[2];
+    for (let i = 0; i < 5; i++, await sleep(400)) s.push(procMemory(agent.child.pid));
+    return s.sort((a, b) => a.rssMb - b.rssMb)[2];
   };
+  const split = (m) => `file-backed ${m.fileMb.toFixed(1)} + anonymous ${m.anonMb.toFixed(1)}`;
   let done = 0;
   try {
     await sub.waitFor(isOnline, 'retained online');
     const seen = (type, address) => (k, j) =>
       k === 'event' && j?.type === type && j?.device?.address === address;
-    let at100 = Number.NaN;
-    let settled100 = Number.NaN;
+    let at100;
+    let settled100;
     let cpu100 = Number.NaN;
     const t0 = performance.now();
     for (; done < CYCLES; done++) {
@@ -123,29 +129,29 @@ async function cycles(label, bin, broker) {
       // The subscriber keeps what it needs only: a long run must not measure the bench.
       sub.messages.length = 0;
       if (done + 1 === 100) {
-        at100 = await quietRss();
-        settled100 = await quietRss(SETTLED_MS);
+        at100 = await quiet();
+        settled100 = await quiet(SETTLED_MS);
         cpu100 = cpuMs(agent.child.pid);
       }
     }
     const seconds = (performance.now() - t0) / 1000;
     const perCycle = (cpuMs(agent.child.pid) - cpu100) / (done - 100);
-    const atEnd = await quietRss();
-    const settledEnd = await quietRss(SETTLED_MS);
-    const growth = ((atEnd - at100) / at100) * 100;
+    const atEnd = await quiet();
+    const settledEnd = await quiet(SETTLED_MS);
+    const growth = ((atEnd.rssMb - at100.rssMb) / at100.rssMb) * 100;
     figure(
       `RSS growth, 100 -> ${CYCLES} replug cycles`,
       growth,
       '%',
       { max: 10 },
-      `${Math.round(at100)} MB after 100, ${Math.round(atEnd)} MB after ${done}, each 1-3 s after the last cycle; ${Math.round(done / seconds)} cycles/s, agent CPU ${perCycle.toFixed(1)} ms per cycle; ${label}`,
+      `${at100.rssMb.toFixed(1)} MB (${split(at100)}) after 100, ${atEnd.rssMb.toFixed(1)} MB (${split(atEnd)}) after ${done}, each 1-3 s after the last cycle; ${Math.round(done / seconds)} cycles/s, agent CPU ${perCycle.toFixed(1)} ms per cycle; ${label}`,
     );
     figure(
       `RSS growth, 100 -> ${CYCLES} replug cycles, settled`,
-      ((settledEnd - settled100) / settled100) * 100,
+      ((settledEnd.rssMb - settled100.rssMb) / settled100.rssMb) * 100,
       '%',
       { max: 10 },
-      `${settled100.toFixed(1)} MB after 100, ${settledEnd.toFixed(1)} MB after ${done}, each once ${SETTLED_MS / 1000} s more had passed, past V8's memory reducer delay (8 s); ${label}`,
+      `${settled100.rssMb.toFixed(1)} MB (${split(settled100)}) after 100, ${settledEnd.rssMb.toFixed(1)} MB (${split(settledEnd)}) after ${done}, each once ${SETTLED_MS / 1000} s more had passed, past V8's memory reducer delay (8 s); ${label}`,
     );
   } catch (err) {
     figure(
@@ -187,10 +193,12 @@ async function bareNode() {
 
 const mosquitto = await startMosquitto();
 try {
-  await bareNode();
-  for (const [label, bin] of builds) await idle(label, bin, { external: undefined });
-  for (const [label, bin] of builds) await idle(label, bin, { external: mosquitto });
-  for (const [label, bin] of builds) await cycles(label, bin, mosquitto);
+  if (ONLY !== 'cycles') {
+    await bareNode();
+    for (const [label, bin] of builds) await idle(label, bin, { external: undefined });
+    for (const [label, bin] of builds) await idle(label, bin, { external: mosquitto });
+  }
+  if (ONLY !== 'idle') for (const [label, bin] of builds) await cycles(label, bin, mosquitto);
 } finally {
   await mosquitto.stop();
 }
