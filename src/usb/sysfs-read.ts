@@ -56,7 +56,9 @@ export async function readAttrResult(
   options: ReadOptions & { lock?: string } = {},
 ): Promise<AttrRead> {
   try {
-    const bytes = await (options.fs ?? sharedUsbFs).readAttr(join(dir, name), options.lock);
+    // Concatenated, not path.join: dir is already joined and name is one of replug's own attribute
+    // names, and join's normalising was 5 % of a replug storm's allocation (bench/footprint.mjs).
+    const bytes = await (options.fs ?? sharedUsbFs).readAttr(`${dir}/${name}`, options.lock);
     return { kind: 'value', text: utf8.decode(bytes).replace(/\n$/, '') };
   } catch (err) {
     if (err instanceof UsbFsError && (err.code === 'ETIMEDOUT' || err.code === 'EBUSY')) {
@@ -180,7 +182,7 @@ export function readPlainSysfsEntrySync(
   }
   for (const n of options.instance ? QUICK : PLAIN) {
     try {
-      const bytes = fs.readAttrSync(join(dir, n));
+      const bytes = fs.readAttrSync(`${dir}/${n}`); // as in readAttrResult
       if (bytes !== undefined) a[n] = utf8.decode(bytes).replace(/\n$/, '');
     } catch {
       // Missing (not created yet, or gone) or not a regular file: the entry is incomplete.
