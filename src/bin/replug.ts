@@ -1,52 +1,20 @@
 #!/usr/bin/env node
 /**
- * The only place that exits the process (habit 7). Signals become an AbortSignal for the command; a second
- * signal while stopping exits at once, for the impatient.
- *
- * An uncaught exception leaves the process in a state nobody knows: it is logged (through `faults`, by the
- * running command), the command is asked to stop as on SIGTERM, and the process exits 1 so that systemd or
- * Docker restarts it (issue 12; it used to "carry on"). If the stop does not finish within the agent's stop
- * bound, the process exits anyway. An unhandled rejection is logged and the command carries on.
+ * The bin's entry: V8's flags first, then the rest. An ES module's static imports are all loaded before
+ * its body runs, so this file imports nothing but node:v8 and the flags' own module, and loads the CLI
+ * (run.ts, and through it every command) with a dynamic import once the flags are set: the young
+ * generation grows during start-up already, and the module loader's own hot path is what got TurboFan
+ * compiled (see v8-flags.ts).
  */
 import { setFlagsFromString } from 'node:v8';
-import { main } from '../cli/main.js';
-import { STOP_BOUND_MS } from '../config/agent-options.js';
-import { faults } from '../util/faults.js';
-import { v8FlagsFor } from './v8-flags.js';
+import { holdOptimizer, holdsOptimizer, v8FlagsFor } from './v8-flags.js';
 
-// Before any command module loads (the young generation grows during start-up already): see v8-flags.ts.
-const flags = v8FlagsFor(process.argv.slice(2), process.execArgv, process.env);
+const args = process.argv.slice(2);
+const flags = v8FlagsFor(args, process.execArgv, process.env);
 if (flags) setFlagsFromString(flags);
+const onReady = holdsOptimizer(args, process.execArgv, process.env)
+  ? holdOptimizer(setFlagsFromString)
+  : undefined;
 
-const controller = new AbortController();
-let signals = 0;
-let crashed = false;
-const onSignal = (sig: NodeJS.Signals) => {
-  signals++;
-  if (signals > 1) process.exit(130);
-  controller.abort(new Error(`received ${sig}`));
-};
-process.on('SIGINT', onSignal);
-process.on('SIGTERM', onSignal);
-process.on('unhandledRejection', (error) => faults.report({ kind: 'unhandledRejection', error }));
-process.on('uncaughtException', (error) => {
-  faults.report({ kind: 'uncaughtException', error });
-  if (crashed) return;
-  crashed = true;
-  process.exitCode = 1;
-  controller.abort(error);
-  setTimeout(() => process.exit(1), STOP_BOUND_MS + 1000).unref();
-});
-
-const code = await main(process.argv.slice(2), {
-  env: process.env,
-  stdin: process.stdin,
-  stdout: process.stdout,
-  stderr: process.stderr,
-  signal: controller.signal,
-  cwd: process.cwd(),
-});
-const exit = crashed ? 1 : code;
-// Let pino and MQTT flush what they hold, then leave even if a dependency keeps a handle open.
-process.exitCode = exit;
-setTimeout(() => process.exit(exit), 200).unref();
+const { run } = await import('./run.js');
+await run(args, onReady);

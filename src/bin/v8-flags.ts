@@ -41,3 +41,55 @@ export function v8FlagsFor(
   const flags = DEFAULTS.filter((d) => !users.some((a) => d.family.test(a))).map((d) => d.flag);
   return flags.length > 0 ? flags.join(' ') : undefined;
 }
+
+/**
+ * The agent starts without TurboFan, V8's optimizing compiler, and lets it back in once start-up is done
+ * (issue 17, footprint). Start-up code runs once and gains nothing from being optimized, yet a handful of
+ * functions that the ES module loader calls for every import (node's fileURLToPath, path.normalize) got
+ * hot enough to be compiled, and that paged in 2.6 MB of the compiler's own machine code: an idle agent's
+ * RSS carried it for good. With the compiler held back the agent starts interpreted and baseline-compiled
+ * (Sparkplug), and a replug storm later is optimized as before. `--turbofan` is read at every tier-up
+ * decision, so it can be set back at run time.
+ *
+ * Not held when REPLUG_V8_FLAGS is set (it replaces every default), or when the user chose the compiler's
+ * tiers on node's command line or in NODE_OPTIONS (`--opt`, `--turbofan`, `--max-opt`, `--jitless`).
+ */
+export const OPTIMIZER_HOLD_FAMILY = /--(no-)?(turbofan|opt)\b|--max[-_]opt|--jitless/;
+
+/** Whether this invocation starts with the optimizing compiler held back (see above). */
+export function holdsOptimizer(
+  argv: readonly string[],
+  execArgv: readonly string[],
+  env: Record<string, string | undefined>,
+): boolean {
+  if (env.REPLUG_V8_FLAGS !== undefined) return false;
+  if (!LONG_RUNNING.has(argv[0] ?? '')) return false;
+  return ![...execArgv, env.NODE_OPTIONS ?? ''].some((a) => OPTIMIZER_HOLD_FAMILY.test(a));
+}
+
+/** A start that never reports ready (stuck, or failing) still gets its compiler back after this. */
+export const OPTIMIZER_HOLD_MAX_MS = 30_000;
+
+/**
+ * Holds the optimizing compiler back now and returns the release: call it when start-up is done. Once
+ * only; the timer releases it if nobody does.
+ */
+export function holdOptimizer(
+  setFlags: (flags: string) => void,
+  timer: {
+    setTimeout(fn: () => void, ms: number): { unref?(): unknown };
+    clearTimeout(t: unknown): void;
+  } = globalThis,
+): () => void {
+  setFlags('--no-turbofan');
+  let held = true;
+  const release = () => {
+    if (!held) return;
+    held = false;
+    timer.clearTimeout(fallback);
+    setFlags('--turbofan');
+  };
+  const fallback = timer.setTimeout(release, OPTIMIZER_HOLD_MAX_MS);
+  fallback.unref?.();
+  return release;
+}

@@ -14,6 +14,11 @@ export interface CommandContext extends CommandIO {
   /** Aborted on SIGINT/SIGTERM: long-running commands stop cleanly and return 0. */
   signal: AbortSignal;
   cwd: string;
+  /**
+   * Called by a long-running command once its start-up is done (the agent: after `started`); the bin
+   * lets V8's optimizing compiler back in then (src/bin/v8-flags.ts).
+   */
+  onReady?: () => void;
 }
 
 export interface Command {

@@ -78,6 +78,7 @@ export const agentCommand: Command = {
       return undefined;
     });
     if (!agent) return ExitCode.OK;
+    ctx.onReady?.();
     if (!ctx.signal.aborted) await once(ctx.signal, 'abort');
     log.info('stopping: closing sessions, flushing MQTT');
     await agent.stop();

@@ -133,6 +133,42 @@ describe('the bundled bin', () => {
     }
   }, 30_000);
 
+  it('starts without TurboFan: nothing is optimized before the agent logged started', async () => {
+    const tree = await FakeUsbTree.create();
+    try {
+      // V8's trace goes through libc's stdout buffer: line-buffered (stdbuf), it lands in order with the
+      // log, which writes to a pipe synchronously. --trace-opt is not a tier flag: the hold applies.
+      const child = spawn(
+        'stdbuf',
+        [
+          '-oL',
+          process.execPath,
+          '--trace-opt',
+          join(dist, 'src', 'bin', 'replug.js'),
+          ...agentArgs(tree, 'bundle-opt'),
+        ],
+        {
+          cwd: REPO_ROOT,
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dist },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
+      let out = '';
+      let signalled = false; // once: a second SIGTERM exits at once (130)
+      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString('utf8');
+        if (!signalled && /agent bundle-opt started/.test(out)) signalled = child.kill('SIGTERM');
+      });
+      expect(await exited).toBe(0);
+      const startup = out.slice(0, out.search(/agent bundle-opt started/));
+      expect(startup).toMatch(/"msg":"runtime: /); // the trace and the log share the output
+      expect(startup.split('\n').filter((l) => /TURBOFAN/.test(l))).toEqual([]);
+    } finally {
+      await tree.cleanup();
+    }
+  }, 30_000);
+
   it('refuses to bundle its own entry again (tsc must run first)', async () => {
     const res = await new Promise<number | null>((resolve) => {
       const child = spawn(process.execPath, [join(REPO_ROOT, 'scripts', 'bundle.mjs'), '--dist', dist], {
@@ -145,12 +181,22 @@ describe('the bundled bin', () => {
 
   it('keeps the broker, the USB side, metrics, ajv and pino-pretty out of what every start evaluates', () => {
     const app = join(dist, 'app');
-    // The chunk `replug agent` loads: main.js's `(await import("./agent-<hash>.js")).agentCommand`.
-    const agentChunk = /import\("\.\/([^"]+)"\)\)\.agentCommand/.exec(
-      readFileSync(join(app, 'replug.js'), 'utf8'),
-    )?.[1];
+    // The entry sets V8's flags and imports the CLI (src/bin/run.ts) dynamically; the CLI's main.js
+    // loads the chunk of `replug agent`: `(await import("./agent-<hash>.js")).agentCommand`.
+    const entry = readFileSync(join(app, 'replug.js'), 'utf8');
+    const runChunk = /await import\("\.\/([^"]+)"\)/.exec(entry)?.[1];
+    expect(runChunk).toBeDefined();
+    const cli = [...staticClosure(app, runChunk as string)];
+    const agentChunk = cli
+      .map((c) => /import\("\.\/([^"]+)"\)\)\.agentCommand/.exec(readFileSync(join(app, c), 'utf8'))?.[1])
+      .find((c) => c !== undefined);
     expect(agentChunk).toBeDefined();
-    const eager = [...staticClosure(app, 'replug.js'), ...staticClosure(app, agentChunk as string)];
+    // The entry itself loads nothing but node:v8 and the flags (they must be set before the rest loads).
+    expect(sourcesOf(app, staticClosure(app, 'replug.js'))).toEqual([
+      'src/bin/v8-flags.js',
+      'src/bin/replug.js',
+    ]);
+    const eager = [...staticClosure(app, 'replug.js'), ...cli, ...staticClosure(app, agentChunk as string)];
     const sources = sourcesOf(app, eager);
     // What the path to `online` needs is there (a marker that the parsing above sees the chunks)...
     expect(sources).toContain('src/commands/agent.js');

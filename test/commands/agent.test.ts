@@ -136,6 +136,24 @@ describe('replug agent (command)', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('calls onReady once, after it logged started (the bin lets the optimizing compiler back in then)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'replug-agent-ready-'));
+    const t = io();
+    const abort = new AbortController();
+    const calls: string[] = [];
+    const running = main(
+      ['agent', '--state-dir', dir, '--broker-port', '0', '--sysfs-root', dir, '--devfs-root', dir],
+      { ...t.ctx, signal: abort.signal, onReady: () => calls.push(t.out()) },
+    );
+    const start = Date.now();
+    while (calls.length === 0 && Date.now() - start < 15_000) await new Promise((r) => setTimeout(r, 20));
+    abort.abort();
+    expect(await running).toBe(0);
+    expect(calls).toHaveLength(1);
+    expect(calls[0]).toMatch(/agent \S+ started/);
+    await rm(dir, { recursive: true, force: true });
+  });
+
   it('re-asks when the answer is not a number from 0 to 65535', async () => {
     const t = io('70000\nxyz\n', true);
     expect(await main(['agent'], t.ctx)).toBe(0);
