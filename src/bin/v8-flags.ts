@@ -8,8 +8,8 @@
  *   growing (up to 4x the live size for a small heap) let it fill with the storm's garbage before the next
  *   full collection: RSS swung between 62 and 89 MB over 1,000 cycles. 1.5x the live size keeps it flat
  *   (68-70 MB), for no more CPU per cycle (bench/footprint.mjs; the figures are in the README). For a
- *   heap this small, V8's minimum growing step (about 8 MB) is the larger of the two: `--trace-gc` shows
- *   full collections at 16.4 MB with 8.4 MB live.
+ *   heap this small the old generation still grows about 8 MB past live before a full collection
+ *   (`--trace-gc`: 16.4 MB with 8.4 MB live, also with --optimize-for-size set at run time).
  *
  * Both are read by V8 each time it sizes a space, so setting them at run time works (unlike
  * --max-semi-space-size, which applies at heap set-up only). `REPLUG_V8_FLAGS` replaces the defaults
