@@ -16,6 +16,8 @@
  * (empty: V8's own; or any flags, for any command), and a flag of the user's own on node's command line or
  * in NODE_OPTIONS wins over the default of the same family.
  */
+import { type Clock, systemClock } from '../util/clock.js';
+
 const DEFAULTS: readonly { flag: string; family: RegExp }[] = [
   {
     flag: '--semi-space-growth-factor=1',
@@ -37,9 +39,17 @@ export function v8FlagsFor(
   const own = env.REPLUG_V8_FLAGS;
   if (own !== undefined) return own.trim() === '' ? undefined : own.trim();
   if (!LONG_RUNNING.has(argv[0] ?? '')) return undefined;
-  const users = [...execArgv, env.NODE_OPTIONS ?? ''];
-  const flags = DEFAULTS.filter((d) => !users.some((a) => d.family.test(a))).map((d) => d.flag);
+  const flags = DEFAULTS.filter((d) => !userChose(d.family, execArgv, env)).map((d) => d.flag);
   return flags.length > 0 ? flags.join(' ') : undefined;
+}
+
+/** Whether the user set a flag of this family on node's command line or in NODE_OPTIONS. */
+function userChose(
+  family: RegExp,
+  execArgv: readonly string[],
+  env: Record<string, string | undefined>,
+): boolean {
+  return [...execArgv, env.NODE_OPTIONS ?? ''].some((a) => family.test(a));
 }
 
 /**
@@ -62,9 +72,8 @@ export function holdsOptimizer(
   execArgv: readonly string[],
   env: Record<string, string | undefined>,
 ): boolean {
-  if (env.REPLUG_V8_FLAGS !== undefined) return false;
-  if (!LONG_RUNNING.has(argv[0] ?? '')) return false;
-  return ![...execArgv, env.NODE_OPTIONS ?? ''].some((a) => OPTIMIZER_HOLD_FAMILY.test(a));
+  if (env.REPLUG_V8_FLAGS !== undefined || !LONG_RUNNING.has(argv[0] ?? '')) return false;
+  return !userChose(OPTIMIZER_HOLD_FAMILY, execArgv, env);
 }
 
 /** A start that never reports ready (stuck, or failing) still gets its compiler back after this. */
@@ -76,20 +85,17 @@ export const OPTIMIZER_HOLD_MAX_MS = 30_000;
  */
 export function holdOptimizer(
   setFlags: (flags: string) => void,
-  timer: {
-    setTimeout(fn: () => void, ms: number): { unref?(): unknown };
-    clearTimeout(t: unknown): void;
-  } = globalThis,
+  clock: Pick<Clock, 'setTimeout' | 'clearTimeout'> = systemClock,
 ): () => void {
   setFlags('--no-turbofan');
   let held = true;
   const release = () => {
     if (!held) return;
     held = false;
-    timer.clearTimeout(fallback);
+    clock.clearTimeout(fallback);
     setFlags('--turbofan');
   };
-  const fallback = timer.setTimeout(release, OPTIMIZER_HOLD_MAX_MS);
-  fallback.unref?.();
+  const fallback = clock.setTimeout(release, OPTIMIZER_HOLD_MAX_MS);
+  (fallback as { unref?: () => void }).unref?.(); // never what keeps the process alive
   return release;
 }

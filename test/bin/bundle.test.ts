@@ -14,13 +14,22 @@ import { BUILD_DIR, ensureBuilt, REPO_ROOT } from '../helpers/agent-process.js';
 
 let dist: string;
 
+/**
+ * Runs the bundled bin until `until` shows in its output, then stops it with one SIGTERM. `via` runs node
+ * under another command (stdbuf), `nodeArgs` go to node itself.
+ */
 function run(
   args: string[],
   until?: RegExp,
-  env: Record<string, string> = {},
+  {
+    env = {},
+    nodeArgs = [],
+    via = [],
+  }: { env?: Record<string, string>; nodeArgs?: string[]; via?: string[] } = {},
 ): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(dist, 'src', 'bin', 'replug.js'), ...args], {
+    const argv = [...via, process.execPath, ...nodeArgs, join(dist, 'src', 'bin', 'replug.js'), ...args];
+    const child = spawn(argv[0] as string, argv.slice(1), {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dist, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -105,69 +114,61 @@ describe('the bundled bin', () => {
     tree.devfsRoot,
   ];
 
-  it('runs the agent with its embedded broker to started, and stops cleanly on SIGTERM', async () => {
+  /** A fake USB tree for one test, removed after it. */
+  const withTree = async (fn: (tree: FakeUsbTree) => Promise<void>) => {
     const tree = await FakeUsbTree.create();
     try {
-      const res = await run(agentArgs(tree, 'bundle-test'), /agent bundle-test started/);
-      expect(res.out).toMatch(/"msg":"agent bundle-test started/);
-      expect(res.out).toMatch(/"msg":"stopped"/);
-      expect(res.code).toBe(0);
-      // DEBUG unset: MQTT.js's debuggers are the bundle's no-op (scripts/bundle.mjs), and print nothing.
-      expect(res.out).not.toMatch(/mqttjs|mqtt-packet/);
+      await fn(tree);
     } finally {
       await tree.cleanup();
     }
-  }, 30_000);
+  };
 
-  it("still prints MQTT.js's debug trace when DEBUG is set at start", async () => {
-    const tree = await FakeUsbTree.create();
-    try {
-      const res = await run(agentArgs(tree, 'bundle-debug'), /agent bundle-debug started/, {
-        DEBUG: 'mqttjs:client,mqtt-packet:*',
-      });
-      expect(res.out).toMatch(/mqttjs:client connect/);
-      expect(res.out).toMatch(/mqtt-packet:writeToStream/);
-      expect(res.code).toBe(0);
-    } finally {
-      await tree.cleanup();
-    }
-  }, 30_000);
+  it(
+    'runs the agent with its embedded broker to started, and stops cleanly on SIGTERM',
+    () =>
+      withTree(async (tree) => {
+        const res = await run(agentArgs(tree, 'bundle-test'), /agent bundle-test started/);
+        expect(res.out).toMatch(/"msg":"agent bundle-test started/);
+        expect(res.out).toMatch(/"msg":"stopped"/);
+        expect(res.code).toBe(0);
+        // DEBUG unset: MQTT.js's debuggers are the bundle's no-op (scripts/bundle.mjs), and print nothing.
+        expect(res.out).not.toMatch(/mqttjs|mqtt-packet/);
+      }),
+    30_000,
+  );
 
-  it('starts without TurboFan: nothing is optimized before the agent logged started', async () => {
-    const tree = await FakeUsbTree.create();
-    try {
-      // V8's trace goes through libc's stdout buffer: line-buffered (stdbuf), it lands in order with the
-      // log, which writes to a pipe synchronously. --trace-opt is not a tier flag: the hold applies.
-      const child = spawn(
-        'stdbuf',
-        [
-          '-oL',
-          process.execPath,
-          '--trace-opt',
-          join(dist, 'src', 'bin', 'replug.js'),
-          ...agentArgs(tree, 'bundle-opt'),
-        ],
-        {
-          cwd: REPO_ROOT,
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dist },
-          stdio: ['ignore', 'pipe', 'pipe'],
-        },
-      );
-      let out = '';
-      let signalled = false; // once: a second SIGTERM exits at once (130)
-      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString('utf8');
-        if (!signalled && /agent bundle-opt started/.test(out)) signalled = child.kill('SIGTERM');
-      });
-      expect(await exited).toBe(0);
-      const startup = out.slice(0, out.search(/agent bundle-opt started/));
-      expect(startup).toMatch(/"msg":"runtime: /); // the trace and the log share the output
-      expect(startup.split('\n').filter((l) => /TURBOFAN/.test(l))).toEqual([]);
-    } finally {
-      await tree.cleanup();
-    }
-  }, 30_000);
+  it(
+    "still prints MQTT.js's debug trace when DEBUG is set at start",
+    () =>
+      withTree(async (tree) => {
+        const res = await run(agentArgs(tree, 'bundle-debug'), /agent bundle-debug started/, {
+          env: { DEBUG: 'mqttjs:client,mqtt-packet:*' },
+        });
+        expect(res.out).toMatch(/mqttjs:client connect/);
+        expect(res.out).toMatch(/mqtt-packet:writeToStream/);
+        expect(res.code).toBe(0);
+      }),
+    30_000,
+  );
+
+  it(
+    'starts without TurboFan: nothing is optimized before the agent logged started',
+    () =>
+      withTree(async (tree) => {
+        // V8's trace goes through libc's stdout buffer: line-buffered (stdbuf), it lands in order with the
+        // log, which writes to a pipe synchronously. --trace-opt is not a tier flag: the hold applies.
+        const res = await run(agentArgs(tree, 'bundle-opt'), /agent bundle-opt started/, {
+          nodeArgs: ['--trace-opt'],
+          via: ['stdbuf', '-oL'],
+        });
+        expect(res.code).toBe(0);
+        const startup = res.out.slice(0, res.out.search(/agent bundle-opt started/));
+        expect(startup).toMatch(/"msg":"runtime: /); // the trace and the log share the output
+        expect(startup.split('\n').filter((l) => /TURBOFAN/.test(l))).toEqual([]);
+      }),
+    30_000,
+  );
 
   it('refuses to bundle its own entry again (tsc must run first)', async () => {
     const res = await new Promise<number | null>((resolve) => {
@@ -191,10 +192,12 @@ describe('the bundled bin', () => {
       .map((c) => /import\("\.\/([^"]+)"\)\)\.agentCommand/.exec(readFileSync(join(app, c), 'utf8'))?.[1])
       .find((c) => c !== undefined);
     expect(agentChunk).toBeDefined();
-    // The entry itself loads nothing but node:v8 and the flags (they must be set before the rest loads).
-    expect(sourcesOf(app, staticClosure(app, 'replug.js'))).toEqual([
-      'src/bin/v8-flags.js',
+    // The entry itself loads nothing but node:v8, the flags and the clock their fallback timer runs on:
+    // the flags must be set before the rest loads.
+    expect(sourcesOf(app, staticClosure(app, 'replug.js')).sort()).toEqual([
       'src/bin/replug.js',
+      'src/bin/v8-flags.js',
+      'src/util/clock.js',
     ]);
     const eager = [...staticClosure(app, 'replug.js'), ...cli, ...staticClosure(app, agentChunk as string)];
     const sources = sourcesOf(app, eager);

@@ -53,11 +53,11 @@ describe('holdsOptimizer', () => {
 
 describe('holdOptimizer', () => {
   function fakeTimer() {
-    const timers: { fn: () => void; ms: number; cleared: boolean; unref(): void }[] = [];
+    const timers: { fn: () => void; ms: number; cleared: boolean }[] = [];
     return {
       timers,
       setTimeout(fn: () => void, ms: number) {
-        const t = { fn, ms, cleared: false, unref() {} };
+        const t = { fn, ms, cleared: false };
         timers.push(t);
         return t;
       },
