@@ -192,9 +192,10 @@ describe('the bundled bin', () => {
       .map((c) => /import\("\.\/([^"]+)"\)\)\.agentCommand/.exec(readFileSync(join(app, c), 'utf8'))?.[1])
       .find((c) => c !== undefined);
     expect(agentChunk).toBeDefined();
-    // The entry itself loads nothing but node:v8, the flags and the clock their fallback timer runs on:
-    // the flags must be set before the rest loads.
+    // The entry itself loads nothing but node:v8, the flags, the idle collection (started once ready) and
+    // the clock their timers run on: the flags must be set before the rest loads.
     expect(sourcesOf(app, staticClosure(app, 'replug.js')).sort()).toEqual([
+      'src/bin/idle-gc.js',
       'src/bin/replug.js',
       'src/bin/v8-flags.js',
       'src/util/clock.js',
