@@ -137,7 +137,8 @@ describe('fullCollector', () => {
     expect((globalThis as { gc?: unknown }).gc).toBeUndefined();
     const kinds: number[] = [];
     const obs = new PerformanceObserver((list) => {
-      for (const e of list.getEntries()) kinds.push((e.detail as { kind: number }).kind);
+      for (const e of list.getEntries())
+        kinds.push((e as unknown as { detail: { kind: number } }).detail.kind);
     });
     obs.observe({ entryTypes: ['gc'] });
     try {
